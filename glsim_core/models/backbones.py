@@ -1,0 +1,116 @@
+"""timm encoders as this project uses them: small registered ViTs for the ``cpu`` profile, tokens and attentions.
+
+Nothing here forks timm. The small variants are ordinary timm ``VisionTransformer`` configurations registered
+under their own names (so ``timm.create_model("vit_nano_patch8_64")`` works once ``glsim_core.models`` is
+imported); attention maps are read with forward hooks on each block's ``attn_drop`` (the module that receives the
+softmax-normalised attention), with timm's fused attention switched off only while recording.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import generate_default_cfgs, register_model
+from timm.models.vision_transformer import VisionTransformer, _create_vision_transformer
+from torch import nn
+
+__all__ = ["SMALL_VITS", "record_attention", "forward_tokens", "num_prefix_tokens", "patch_grid"]
+
+#: Small-image ViT configurations for the cpu profile (name -> VisionTransformer kwargs).
+SMALL_VITS: dict[str, dict] = {
+    # 64 px, 8 px patches -> an 8x8 grid of 64 tokens; ~0.8 M parameters.
+    "vit_nano_patch8_64": dict(img_size=64, patch_size=8, embed_dim=128, depth=4, num_heads=4, mlp_ratio=4.0),
+    # 64 px, 8 px patches, wider and deeper; ~2.7 M parameters.
+    "vit_micro_patch8_64": dict(img_size=64, patch_size=8, embed_dim=192, depth=6, num_heads=3, mlp_ratio=4.0),
+    # 32 px patches on 64 px images (GLSim Table 15's patch-size ablation at cpu scale): a 4x4 grid.
+    "vit_nano_patch16_64": dict(img_size=64, patch_size=16, embed_dim=128, depth=4, num_heads=4, mlp_ratio=4.0),
+}
+
+
+def _cfg(img_size: int) -> dict:
+    return dict(input_size=(3, img_size, img_size), crop_pct=1 / 1.34, interpolation="bicubic",
+                mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, num_classes=1000,
+                first_conv="patch_embed.proj", classifier="head")
+
+
+# timm's register_model reads this module-level name to attach the pretrained configs to the names below.
+default_cfgs = generate_default_cfgs({name: _cfg(args["img_size"]) for name, args in SMALL_VITS.items()})
+
+
+def _make(name: str):
+    def factory(pretrained: bool = False, **kwargs) -> VisionTransformer:
+        return _create_vision_transformer(name, pretrained=pretrained, **{**SMALL_VITS[name], **kwargs})
+
+    factory.__name__ = name
+    factory.__doc__ = f"Small ViT for the cpu profile: {SMALL_VITS[name]}."
+    return register_model(factory)
+
+
+for _name in SMALL_VITS:
+    _make(_name)
+
+
+def num_prefix_tokens(model: nn.Module) -> int:
+    """How many leading tokens (CLS, registers) precede the patch tokens in ``forward_features``'s output."""
+    return int(getattr(model, "num_prefix_tokens", 1))
+
+
+def patch_grid(model: nn.Module, img_size: Sequence[int] | int | None = None) -> tuple[int, int]:
+    """(rows, cols) of the patch-token grid for an input size (default: the model's own)."""
+    embed = model.patch_embed
+    if img_size is None:
+        return tuple(embed.grid_size)
+    if isinstance(img_size, int):
+        img_size = (img_size, img_size)
+    if hasattr(embed, "dynamic_feat_size"):
+        return tuple(embed.dynamic_feat_size(tuple(img_size)))
+    patch = embed.patch_size
+    return img_size[0] // patch[0], img_size[1] // patch[1]
+
+
+def forward_tokens(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """All output tokens (prefix + patches) after the encoder's final norm, shape (B, prefix + N, D)."""
+    return model.forward_features(images)
+
+
+def _attention_modules(model: nn.Module) -> list[nn.Module]:
+    blocks = getattr(model, "blocks", None)
+    if blocks is None:
+        raise TypeError(f"{type(model).__name__} has no `blocks`: attention recording needs a timm ViT")
+    mods = [blk.attn for blk in blocks if hasattr(blk, "attn") and hasattr(blk.attn, "attn_drop")]
+    if not mods:
+        raise TypeError(f"{type(model).__name__}'s blocks have no timm `Attention` with `attn_drop`")
+    return mods
+
+
+@contextlib.contextmanager
+def record_attention(model: nn.Module, layers: Sequence[int] | None = None) -> Iterator[list[torch.Tensor]]:
+    """Collect each block's attention probabilities (B, heads, T, T) during forward passes inside the context.
+
+    ``layers`` picks blocks by index (negative indices allowed; default all). The list yielded fills as the
+    model runs, one entry per selected block per forward pass, in block order. Fused attention is turned off
+    inside the context (the explicit softmax path computes the same values) and restored afterwards.
+
+    >>> with record_attention(vit, layers=[-1]) as attn:  # doctest: +SKIP
+    ...     vit(images)
+    >>> cls_attn = attn[-1][:, :, 0, vit.num_prefix_tokens:].mean(1)  # last layer, head mean, CLS row
+    """
+    mods = _attention_modules(model)
+    chosen = range(len(mods)) if layers is None else [range(len(mods))[i] for i in layers]
+    store: list[torch.Tensor] = []
+    handles, saved = [], []
+    try:
+        for i in chosen:
+            attn = mods[i]
+            saved.append((attn, getattr(attn, "fused_attn", False)))
+            attn.fused_attn = False
+            handles.append(attn.attn_drop.register_forward_hook(lambda _m, _inp, out: store.append(out)))
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+        for attn, fused in saved:
+            attn.fused_attn = fused

@@ -1,0 +1,50 @@
+"""Where things live: the repository root, ``data/`` (small shipped files), ``build/`` (everything generated).
+
+``GLSIM_ROOT``, ``GLSIM_DATA`` and ``GLSIM_BUILD`` override the defaults, so an installed (non-editable) package
+or a Colab runtime can point at a checkout or a drive.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["repo_root", "data_dir", "cache_dir", "build_dir", "notebooks_dir"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _is_root(path: Path) -> bool:
+    return (path / "pyproject.toml").is_file() and (path / "glsim_core").is_dir()
+
+
+def repo_root() -> Path:
+    """The checkout this package belongs to (editable install), else the first ancestor of the cwd that is one."""
+    if os.environ.get("GLSIM_ROOT"):
+        return Path(os.environ["GLSIM_ROOT"]).expanduser().resolve()
+    if _is_root(_PACKAGE_DIR.parent):
+        return _PACKAGE_DIR.parent
+    cwd = Path.cwd().resolve()
+    for candidate in (cwd, *cwd.parents):
+        if _is_root(candidate):
+            return candidate
+    return cwd
+
+
+def data_dir() -> Path:
+    """Small shipped files: manifests, tiny checkpoints, sample images."""
+    return Path(os.environ.get("GLSIM_DATA", repo_root() / "data")).expanduser()
+
+
+def cache_dir() -> Path:
+    """Generated, git-ignored data (the offline benchmark, the pretraining corpus): ``data/cache``."""
+    return Path(os.environ.get("GLSIM_CACHE", data_dir() / "cache")).expanduser()
+
+
+def build_dir() -> Path:
+    """Executed notebooks, figures, run outputs."""
+    return Path(os.environ.get("GLSIM_BUILD", repo_root() / "build")).expanduser()
+
+
+def notebooks_dir() -> Path:
+    return repo_root() / "notebooks"

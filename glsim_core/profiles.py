@@ -1,0 +1,99 @@
+"""The two profiles: one code path, two sizes.
+
+``cpu`` (the default, what CI and Binder run): tiny timm ViTs at 64 px, the offline benchmark generated under
+``data/``, minutes on 2 cores, no network. ``gpu`` (Colab / a workstation): timm pretrained weights, Hugging Face
+hub datasets, the papers' image sizes and epochs. A notebook's ``parameters`` cell, a papermill run and the CLI
+all pick a profile by name and may override any field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Profile", "PROFILES", "get_profile", "default_profile_name"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes that follow from the choice of profile. Every field can be overridden by name."""
+
+    name: str
+    model: str  # timm backbone name (a registered glsim_core variant in the cpu profile)
+    glsim_model: str  # the GLSim model built on that backbone
+    img_size: int
+    patch_size: int
+    pretrained: bool  # load timm's pretrained weights (gpu) - the cpu profile uses the shipped backbones
+    dataset: str  # HF hub id or local path
+    epochs: int
+    batch_size: int
+    lr: float
+    top_o: int  # O of the GLS crop (GLSim: 8 at 224 px, doubled at 448)
+    num_workers: int
+    seeds: tuple[int, ...] = (1, 10, 100)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def replace(self, **overrides: Any) -> Profile:
+        """A copy with some fields changed; unknown names are an error that lists the valid ones."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown profile field(s) {unknown}; valid fields: {sorted(names)}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def grid_size(self) -> int:
+        return self.img_size // self.patch_size
+
+
+PROFILES: dict[str, Profile] = {
+    "cpu": Profile(
+        name="cpu",
+        model="vit_nano_patch8_64",
+        glsim_model="glsim_vit_nano_patch8_64",
+        img_size=64,
+        patch_size=8,
+        pretrained=False,
+        dataset="data/cache/finegrained_benchmark",
+        epochs=8,
+        batch_size=64,
+        lr=0.01,
+        top_o=8,
+        num_workers=0,
+    ),
+    "gpu": Profile(
+        name="gpu",
+        model="vit_base_patch16_224.augreg_in21k",
+        glsim_model="glsim_vit_base_patch16_224",
+        img_size=224,
+        patch_size=16,
+        pretrained=True,
+        dataset="cub200",
+        epochs=50,
+        batch_size=8,
+        lr=0.01,
+        top_o=8,
+        num_workers=4,
+    ),
+}
+
+
+def default_profile_name() -> str:
+    """``GLSIM_PROFILE`` from the environment (Binder's start script sets ``cpu``), else ``cpu``."""
+    return os.environ.get("GLSIM_PROFILE", "cpu") or "cpu"
+
+
+def get_profile(name: str | Profile | None = None, **overrides: Any) -> Profile:
+    """Look a profile up by name (``None`` -> :func:`default_profile_name`) and apply overrides."""
+    if isinstance(name, Profile):
+        return name.replace(**overrides) if overrides else name
+    name = default_profile_name() if name is None else str(name).lower()
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    profile = PROFILES[name]
+    return profile.replace(**overrides) if overrides else profile
