@@ -16,6 +16,12 @@ COMMANDS: dict[str, str] = {
     "env": "glsim_core.cli:add_env",
     "run": "glsim_core.cli:add_run",
     "notebooks": "glsim_core.cli:add_notebooks",
+    "train": "glsim_core.train.cli:add_train",
+    "eval": "glsim_core.train.cli:add_eval",
+    "bench": "glsim_core.train.cli:add_bench",
+    "data": "glsim_core.train.cli:add_data",
+    "pretrain": "glsim_core.train.cli:add_pretrain",
+    "compare": "glsim_core.train.cli:add_compare",
 }
 
 
