@@ -44,7 +44,8 @@ from .registry import HubDataset, get_hub_dataset
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, build_transform, normalization_for
 
 __all__ = [
-    "BadImageError", "ImageData", "HFImageDataset", "load_image_dataset", "to_rgb", "collate_images",
+    "BadImageError", "HubUnavailableError", "ImageData", "HFImageDataset", "load_image_dataset", "to_rgb",
+    "collate_images",
     "train_val_fractions", "IMAGE_COLUMNS", "LABEL_COLUMNS", "BBOX_COLUMNS",
 ]
 
@@ -61,6 +62,10 @@ LARGE_DATASET = 50_000
 
 class BadImageError(ValueError):
     """An image that cannot be decoded (truncated file, not an image)."""
+
+
+class HubUnavailableError(ConnectionError, ValueError):
+    """A hub dataset that cannot be fetched (offline mode, no network); the message shows the local-path route."""
 
 
 def train_val_fractions(num_train: int) -> tuple[float, float]:
@@ -347,11 +352,12 @@ def _is_offline() -> bool:
 
 
 def _offline_message(hub_id: str, reason: str) -> str:
-    return (f"cannot load {hub_id!r} from the Hugging Face hub: {reason}. Offline (HF_HUB_OFFLINE / no network), "
-            f"only local data can be read. Download it once on a machine with network and save it, e.g. "
-            f"`datasets.load_dataset({hub_id!r}).save_to_disk('data/{hub_id.split('/')[-1]}')`, then pass the local "
-            f"path: load_image_dataset('data/{hub_id.split('/')[-1]}') or "
-            f"`python -m glsim_core train --dataset data/{hub_id.split('/')[-1]} ...`.")
+    local = f"data/{hub_id.split('/')[-1]}"
+    return (f"cannot load {hub_id!r} from the Hugging Face hub: {reason}. This machine is offline "
+            f"(HF_HUB_OFFLINE=1 or no network), so only local data can be read. Download it once on a machine "
+            f"with network and save it, e.g. `datasets.load_dataset({hub_id!r}).save_to_disk('{local}')`, then "
+            f"pass the local path: load_image_dataset('{local}') or "
+            f"`python -m glsim_core train --dataset {local} ...`.")
 
 
 def _load_hub(hub_id: str, config: str | None, cache_dir: str | None):
@@ -363,7 +369,7 @@ def _load_hub(hub_id: str, config: str | None, cache_dir: str | None):
         text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         offline_like = _is_offline() or isinstance(exc, (ConnectionError, TimeoutError)) or "Offline" in text
         if offline_like:
-            raise ConnectionError(_offline_message(hub_id, text)) from None
+            raise HubUnavailableError(_offline_message(hub_id, text)) from None
         raise ValueError(f"cannot load hub dataset {hub_id!r}" + (f" (config {config!r})" if config else "")
                          + f": {text}. Check the id on huggingface.co/datasets, or pass a local path.") from None
 

@@ -61,7 +61,10 @@ default_cfgs = generate_default_cfgs({
 })
 
 
-def _check_shipped(name: str, pretrained: bool) -> None:
+def _check_shipped(name: str, pretrained: bool, kwargs: dict) -> None:
+    overlay = kwargs.get("pretrained_cfg_overlay") or {}
+    if "file" in overlay or kwargs.get("pretrained_cfg") is not None:  # the caller names other weights
+        return
     if pretrained and name in SHIPPED and not shipped_weights_path(name).is_file():
         raise FileNotFoundError(
             f"pretrained=True for {name!r} needs its shipped weights at {shipped_weights_path(name)}, which are "
@@ -70,7 +73,7 @@ def _check_shipped(name: str, pretrained: bool) -> None:
 
 def _make(name: str):
     def factory(pretrained: bool = False, **kwargs) -> VisionTransformer:
-        _check_shipped(name, pretrained)
+        _check_shipped(name, pretrained, kwargs)
         return _create_vision_transformer(name, pretrained=pretrained, **{**SMALL_VITS[name], **kwargs})
 
     factory.__name__ = name
@@ -80,7 +83,7 @@ def _make(name: str):
 
 def _make_cnn(name: str):
     def factory(pretrained: bool = False, **kwargs) -> ResNet:
-        _check_shipped(name, pretrained)
+        _check_shipped(name, pretrained, kwargs)
         return _create_resnet(name, pretrained=pretrained, **{**SMALL_CNNS[name], **kwargs})
 
     factory.__name__ = name

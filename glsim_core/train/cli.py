@@ -24,7 +24,8 @@ def _print_json(obj) -> None:
 
 # ------------------------------------------------------------------------------------------------------ train
 def add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model on an HF dataset with the GLSim recipe (writes metrics.json, "
+    p = sub.add_parser(
+        "train", allow_abbrev=False, help="train a model on an HF dataset with the GLSim recipe (writes metrics.json, "
                                      "history.csv, checkpoint.pt)",
                        description="Train with the recipe of GLSim §4 / appendix C. Every option is a field of "
                                    "glsim_core.train.TrainConfig; sizes default to the profile's.")
@@ -45,7 +46,8 @@ def _train(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------ eval
 def add_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a trained checkpoint: top-1, per-class accuracy, confusion matrix, "
+    p = sub.add_parser(
+        "eval", allow_abbrev=False, help="evaluate a trained checkpoint: top-1, per-class accuracy, confusion matrix, "
                                     "and MaxBoxAccV2 of its maps when the dataset has boxes")
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="checkpoint.pt or the run directory")
     p.add_argument("--dataset", default=None, help="dataset (default: the one the checkpoint was trained on)")
@@ -99,7 +101,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------ bench
 def add_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="inference throughput at the best batch size and peak memory (GLSim D.1)")
+    p = sub.add_parser(
+        "bench", allow_abbrev=False, help="inference throughput at the best batch size and peak memory (GLSim D.1)")
     p.add_argument("--model", required=True, help="timm model name (this project's names included)")
     p.add_argument("--img-size", type=int, default=None, help="input size (default: the model's)")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128,256", help="comma-separated batch sizes")
@@ -148,9 +151,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------ data
 def add_data(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="generate the offline benchmark or pretraining corpus; describe a dataset")
+    p = sub.add_parser(
+        "data", allow_abbrev=False, help="generate the offline benchmark or pretraining corpus; describe a dataset")
     dsub = p.add_subparsers(dest="action", required=True)
-    b = dsub.add_parser("benchmark", help="generate the cluttered fine-grained benchmark (with boxes) in "
+    b = dsub.add_parser(
+        "benchmark", allow_abbrev=False, help="generate the cluttered fine-grained benchmark (with boxes) in "
                                           "data/cache/finegrained_benchmark")
     b.add_argument("--num-classes", type=int, default=None)
     b.add_argument("--train-size", type=int, default=None)
@@ -160,7 +165,8 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--clutter", type=int, nargs=2, default=None, metavar=("MIN", "MAX"))
     b.add_argument("--decoys", type=int, nargs=2, default=None, metavar=("MIN", "MAX"))
     b.add_argument("--seed", type=int, default=None)
-    c = dsub.add_parser("corpus", help="generate the generic pretraining corpus in data/cache/pretrain_corpus")
+    c = dsub.add_parser(
+        "corpus", allow_abbrev=False, help="generate the generic pretraining corpus in data/cache/pretrain_corpus")
     c.add_argument("--train-size", type=int, default=None)
     c.add_argument("--val-size", type=int, default=None)
     c.add_argument("--seed", type=int, default=None)
@@ -168,7 +174,8 @@ def add_data(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--out", default=None, metavar="DIR", help="where to write (default: under data/cache)")
         q.add_argument("--force", action="store_true", help="regenerate even if an identical copy exists")
         q.add_argument("--workers", type=int, default=None)
-    i = dsub.add_parser("info", help="load a dataset (hub id or path) and describe its splits and columns")
+    i = dsub.add_parser("info", allow_abbrev=False,
+                        help="load a dataset (hub id or path) and describe its splits and columns")
     i.add_argument("dataset")
     i.add_argument("--config", default=None)
     p.set_defaults(func=_data)
@@ -204,7 +211,8 @@ def _data(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------ pretrain
 def add_pretrain(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pretrain", help="pretrain the cpu profile's backbones on the generic corpus and write "
+    p = sub.add_parser(
+        "pretrain", allow_abbrev=False, help="pretrain the cpu profile's backbones on the generic corpus and write "
                                         "data/pretrained/ (weights + manifest.json)")
     p.add_argument("--models", nargs="*", default=None, help="only these backbones (default: all of the recipe)")
     p.add_argument("--out", default=None, metavar="DIR", help="default: data/pretrained")
@@ -234,7 +242,8 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------ compare
 def add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="the papers' protocol for several models: [LR search on train/val], seeds "
+    p = sub.add_parser(
+        "compare", allow_abbrev=False, help="the papers' protocol for several models: [LR search on train/val], seeds "
                                        "on trainval/test, mean ± std and relative error (GLSim footnote 1)")
     p.add_argument("--models", nargs="+", required=True, metavar="SPEC",
                    help="NAME[:key=value,...], e.g. glsim_vit_nano_patch8_64:selector=random,name=random")

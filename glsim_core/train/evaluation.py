@@ -9,7 +9,6 @@ that fall inside the object box, against chance.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -23,12 +22,17 @@ from ..metrics.localization import MaxBoxAccV2, token_box_hits
 __all__ = ["token_maps", "localization_scores", "available_methods"]
 
 
-def _has_selection() -> bool:
-    return importlib.util.find_spec("glsim_core.selection") is not None
+def _selection_token_scores():
+    """``glsim_core.selection.token_scores`` if the GLSim issue's module is present, else None."""
+    try:
+        from ..selection import token_scores
+    except ImportError:
+        return None
+    return token_scores
 
 
 def available_methods() -> tuple[str, ...]:
-    if _has_selection():
+    if _selection_token_scores() is not None:
         from ..selection import MECHANISMS
 
         return tuple(MECHANISMS)
@@ -38,9 +42,8 @@ def available_methods() -> tuple[str, ...]:
 @torch.no_grad()
 def token_maps(model: nn.Module, images: torch.Tensor, method: str = "attention") -> torch.Tensor:
     """(B, N) scores of ``method`` for ``images`` (larger = more salient)."""
-    if _has_selection():
-        from ..selection import token_scores
-
+    token_scores = _selection_token_scores()
+    if token_scores is not None:
         return token_scores(model, images, method)
     if method != "attention":
         raise ValueError(f"map {method!r} needs glsim_core.selection (the GLSim issue); available now: attention")

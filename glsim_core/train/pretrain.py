@@ -169,7 +169,8 @@ def _train_one(recipe: BackboneRecipe, corpus_path: Path, out_dir: Path, work_di
 def pretrain_backbones(recipe: PretrainRecipe = DEFAULT_RECIPE, out_dir: str | Path | None = None,
                        models: Sequence[str] | None = None, progress: bool = True,
                        max_train_samples: int | None = None, num_workers: int = 0,
-                       work_dir: str | Path | None = None, command: str | None = None) -> dict[str, Any]:
+                       work_dir: str | Path | None = None, command: str | None = None,
+                       corpus_dir: str | Path | None = None) -> dict[str, Any]:
     """Generate the corpus (if needed), pretrain the backbones, write weights + ``manifest.json``; return it.
 
     ``models`` restricts to some backbones (the manifest keeps the other entries); ``max_train_samples`` is for
@@ -184,7 +185,7 @@ def pretrain_backbones(recipe: PretrainRecipe = DEFAULT_RECIPE, out_dir: str | P
     if not chosen:
         raise ValueError(f"no backbone selected; the recipe has {[b.model for b in recipe.backbones]}")
     t0 = time.perf_counter()
-    corpus_path = ensure_corpus(recipe.corpus, progress=progress)
+    corpus_path = ensure_corpus(recipe.corpus, corpus_dir, progress=progress)
     corpus_seconds = time.perf_counter() - t0
     manifest_file = out / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
