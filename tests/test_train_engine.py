@@ -232,3 +232,26 @@ def test_localization_scores_of_attention(bench, tmp_path):
     loc = localization_scores(model, data, "test", ["attention"], top_o=4)["attention"]
     assert 0 <= loc["maxboxacc_v2"] <= 100 and 0 < loc["chance"] < 1 and loc["n"] == 24
     assert {"top1", "top4", "bottom1", "bottom4"} <= set(loc)
+
+
+def test_to_cli_round_trips_through_the_parser(tmp_path):
+    import argparse
+    import shlex
+
+    cfg = TrainConfig.from_profile("cpu", epochs=3, lr=0.003, amp=False, model_kwargs={"depth": 2},
+                                   grad_clip=None, out_dir=str(tmp_path / "o"))
+    line = cfg.to_cli(profile="cpu")
+    assert line.startswith("python -m glsim_core train --profile cpu --out ")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", dest="out_dir")
+    add_config_arguments(parser, skip={"out_dir"})
+    args = parser.parse_args(shlex.split(line)[4:])
+    assert config_from_args(args) == cfg
+
+
+def test_training_throughput_engine_vs_bare_loop(bench):
+    from glsim_core.train.speed import training_throughput
+
+    res = training_throughput(tiny(bench), batches=2, repeats=1)
+    assert res["engine_median"] > 0 and res["bare_median"] > 0 and res["ratio"] == pytest.approx(
+        res["engine_median"] / res["bare_median"])

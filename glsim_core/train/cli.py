@@ -112,6 +112,13 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-amp", dest="amp", action="store_false", help="no autocast on GPUs")
     p.add_argument("--max-seconds", type=float, default=None, help="stop trying larger batches after this")
     p.add_argument("--out", default=None, metavar="DIR", help="write DIR/bench.json")
+    p.add_argument("--training", action="store_true",
+                   help="measure training img/s instead: the engine against a bare timm loop on the same data")
+    p.add_argument("--dataset", default=None, help="(--training) dataset, default: the profile's")
+    p.add_argument("--batch-size", type=int, default=None, help="(--training) default: the profile's")
+    p.add_argument("--batches", type=int, default=20, help="(--training) batches per round")
+    p.add_argument("--repeats", type=int, default=3, help="(--training) alternating rounds")
+    p.add_argument("--profile", default=None, choices=["cpu", "gpu"])
     p.set_defaults(func=_bench)
 
 
@@ -125,6 +132,8 @@ def _bench(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--batch-sizes must be comma-separated integers, got {args.batch_sizes!r}") from None
     kwargs = json.loads(args.model_kwargs) if args.model_kwargs else {}
+    if args.training:
+        return _bench_training(args, kwargs)
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
     if args.img_size is not None:
@@ -146,6 +155,28 @@ def _bench(args: argparse.Namespace) -> int:
         from .engine import _write_json
 
         _write_json(Path(args.out) / "bench.json", res)
+    return 0
+
+
+def _bench_training(args: argparse.Namespace, model_kwargs: dict) -> int:
+    from .config import TrainConfig
+    from .speed import training_throughput
+
+    over = {"model": args.model, "model_kwargs": model_kwargs, "device": args.device, "amp": args.amp}
+    for key in ("dataset", "batch_size", "img_size"):
+        if getattr(args, key, None) is not None:
+            over[key] = getattr(args, key)
+    config = TrainConfig.from_profile(args.profile, **over)
+    res = training_throughput(config, batches=args.batches, repeats=args.repeats)
+    print(f"training img/s ({res['device']}, {res['threads']} threads, batch {res['batch_size']}, "
+          f"{res['batches']} batches x {len(res['engine'])} rounds): engine {res['engine_median']:.1f} "
+          f"(rounds {', '.join(f'{v:.1f}' for v in res['engine'])}), bare timm loop {res['bare_median']:.1f} "
+          f"(rounds {', '.join(f'{v:.1f}' for v in res['bare'])}); engine/bare = {res['ratio']:.2f}")
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        from .engine import _write_json
+
+        _write_json(Path(args.out) / "bench_training.json", res)
     return 0
 
 

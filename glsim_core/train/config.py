@@ -177,6 +177,29 @@ class TrainConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
+    def to_cli(self, command: str = "train", profile: str | None = None) -> str:
+        """The command line that builds this config (fields that differ from the profile's / the defaults)."""
+        import shlex
+
+        base = TrainConfig.from_profile(profile) if profile else TrainConfig()
+        parts = ["python", "-m", "glsim_core", command]
+        if profile:
+            parts += ["--profile", profile]
+        if command == "train":
+            parts += ["--out", self.out_dir or "DIR"]
+        for f in dataclasses.fields(self):
+            value, default = getattr(self, f.name), getattr(base, f.name)
+            if f.name in ("out_dir",) or value == default:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            if f.name == "model_kwargs":
+                parts += [flag, json.dumps(value)]
+            elif isinstance(value, bool):
+                parts.append(flag if value else "--no-" + f.name.replace("_", "-"))
+            else:
+                parts += [flag, "none" if value is None else str(value)]
+        return " ".join(shlex.quote(p) for p in parts)
+
 
 # ---------------------------------------------------------------------------------------------------- CLI mapping
 def _field_comments() -> dict[str, str]:
