@@ -23,7 +23,7 @@ def test_token_loss_equals_a_direct_computation():
     y = torch.tensor([1, 3])
     boxes = [torch.tensor([[0.0, 0.0, 16.0, 16.0]]), torch.tensor([[8.0, 8.0, 32.0, 20.0]])]
     logits = model(x)
-    got = loss_fn(model, {"label": y, "boxes": boxes}, logits)
+    got = loss_fn(model, {"label": y, "boxes": boxes, "image": x}, logits)
     tokens = model.forward_features(x)[:, 1:]  # (2, 16, 32): 4x4 grid of 8-px patches, centres 4, 12, 20, 28
     tok_logits = model.head(tokens)
     centres = torch.tensor([4.0, 12.0, 20.0, 28.0])
@@ -76,3 +76,23 @@ def test_shipped_backbones_load_offline_through_timm(name):
 def test_shipped_files_stay_under_20_mb():
     total = sum(shipped_weights_path(n).stat().st_size for n in SHIPPED if shipped_weights_path(n).is_file())
     assert total <= 20 * 10**6
+
+
+def test_dense_loss_on_a_resnet_uses_fc_at_every_location():
+    torch.manual_seed(0)
+    model = create_model("resnet_nano_64", num_classes=4)
+    loss_fn = TokenLoss(model, num_categories=3, weight=1.0, background=True)
+    x = torch.randn(2, 3, 64, 64)
+    y = torch.tensor([0, 2])
+    boxes = [torch.tensor([[0.0, 0.0, 32.0, 32.0]]), torch.tensor([[40.0, 0.0, 64.0, 64.0]])]
+    logits = model(x)
+    got = loss_fn(model, {"label": y, "boxes": boxes, "image": x}, logits)
+    fmap = model.forward_features(x)  # (2, 128, 8, 8): 8-px cells, centres 4, 12, ..., 60
+    dense = model.fc(fmap.flatten(2).transpose(1, 2))
+    centres = torch.arange(8) * 8 + 4.0
+    target = torch.full((2, 8, 8), 3)
+    target[0][(centres[:, None] < 32) & (centres[None, :] < 32)] = 0
+    target[1][:, centres >= 40] = 2
+    want = F.cross_entropy(logits, y) + F.cross_entropy(dense.reshape(-1, 4), target.reshape(-1))
+    torch.testing.assert_close(got, want)
+    loss_fn.remove()

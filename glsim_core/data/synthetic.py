@@ -15,10 +15,10 @@ random, on a texture, among distractor clutter (small shapes in the same part co
 so that a colour histogram cannot tell the classes apart: finding the bird, then reading its parts, is what makes
 the classification possible. With the defaults the bird's box covers about 7-13 % of the 64-px view.
 
-**The generic pretraining corpus** (the stand-in for ImageNet-21k): 60 coarse categories (geometric shapes,
-symbols, letters and digits - none of them a bird) at 20-75 % of the view, anywhere in it, any rotation, solid or
-striped or outlined, on the same kind of textures, with smaller objects of other categories and clutter around
-them. Classes are disjoint from the benchmark's by construction.
+**The generic pretraining corpus** (the stand-in for ImageNet-21k): 61 coarse categories (geometric shapes,
+symbols, letters and digits - none of them a bird) at 25-75 % of the view, anywhere in it, any rotation (glyphs
++-35 degrees), solid or striped, in random colours, on the same kind of textures, with clutter and at most one
+smaller object of another category around them. Classes are disjoint from the benchmark's by construction.
 
 Image geometry: images are ``int(1.34 * view_size)`` pixels square (85 for the 64-px view): the recipe's eval
 transform resizes to that size and centre-crops ``view_size``, so every object is drawn inside the central
@@ -120,18 +120,22 @@ class CorpusSpec:
     """Parameters of the generic pretraining corpus (every field is part of the cache key)."""
 
     view_size: int = 64
-    train_size: int = 40000
+    train_size: int = 30000
     val_size: int = 2000
-    object_scale: tuple[float, float] = (0.20, 0.75)  # object size as a fraction of the view
-    rotation: float = 180.0
-    clutter: tuple[int, int] = (2, 8)
-    distractors: tuple[int, int] = (0, 2)  # smaller objects of other categories
+    object_scale: tuple[float, float] = (0.25, 0.75)  # object size as a fraction of the view
+    rotation: float = 180.0  # shapes; glyphs are limited to +-35 degrees
+    clutter: tuple[int, int] = (1, 5)
+    distractors: tuple[int, int] = (0, 1)  # smaller objects of other categories
     texture_contrast: tuple[float, float] = (0.5, 1.0)
+    styles: tuple[str, ...] = ("solid", "solid", "stripes")  # drawn uniformly per image ("outline" also exists)
     seed: int = 0
     version: int = 1
 
     def __post_init__(self):
         _check_common(self.view_size, self.object_scale, self.clutter, self.rotation)
+        bad = sorted(set(self.styles) - {"solid", "stripes", "outline"})
+        if not self.styles or bad:
+            raise ValueError(f"styles must be a non-empty subset of solid, stripes, outline; got {self.styles}")
         if self.train_size < 1 or self.val_size < 1:
             raise ValueError(f"train_size and val_size must be >= 1, got {self.train_size}, {self.val_size}")
 
@@ -507,7 +511,7 @@ def render_corpus_image(spec: CorpusSpec, label: int, rng: np.random.Generator
     bg_mean = np.asarray(canvas.resize((4, 4)).convert("RGB")).reshape(-1, 3).mean(0)
     colour = _random_colour(rng, avoid=bg_mean)
     colour2 = _random_colour(rng, avoid=np.asarray(colour))
-    style = str(rng.choice(["solid", "solid", "stripes", "outline"]))
+    style = str(spec.styles[int(rng.integers(len(spec.styles)))])
     angle = float(rng.uniform(-spec.rotation, spec.rotation))
     if name.startswith("glyph_"):
         angle = float(np.clip(angle, -35, 35))

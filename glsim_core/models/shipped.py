@@ -27,7 +27,7 @@ PRETRAINED_DIR = "pretrained"
 #: (the corpus' 61 categories + 1 background class used by the token-level pretraining loss).
 SHIPPED: dict[str, dict[str, Any]] = {
     "vit_nano_patch8_64": {"file": "vit_nano_patch8_64.corpus.pth", "num_classes": 62},
-    "resnet_nano_64": {"file": "resnet_nano_64.corpus.pth", "num_classes": 61},
+    "resnet_nano_64": {"file": "resnet_nano_64.corpus.pth", "num_classes": 62},
 }
 
 

@@ -28,6 +28,7 @@ from ..profiles import Profile, get_profile
 __all__ = ["TrainConfig", "add_config_arguments", "config_from_args", "TRAIN_SPLITS", "EVAL_SPLITS"]
 
 TRAIN_SPLITS = ("train", "trainval")
+OPTIMIZERS = ("sgd", "adamw")
 EVAL_SPLITS = ("val", "test")
 #: The cpu profile's AugReg level: TrivialAugment and random erasing ("strong") recolour and erase the small
 #: coloured parts the offline benchmark's classes are made of, so the cpu profile uses "medium"; the gpu profile
@@ -62,6 +63,7 @@ class TrainConfig:
     epochs: int = 8
     batch_size: int = 64  # per process
     lr: float = 0.01
+    optimizer: str = "sgd"  # sgd (the papers' fine-tuning recipe) or adamw (pretraining from scratch)
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 0.0
@@ -96,6 +98,7 @@ class TrainConfig:
         augreg(self.augreg)  # raises with the valid levels
         need(self.train_split in TRAIN_SPLITS, f"train_split must be one of {TRAIN_SPLITS}, got {self.train_split!r}")
         need(self.eval_split in EVAL_SPLITS, f"eval_split must be one of {EVAL_SPLITS}, got {self.eval_split!r}")
+        need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         need(self.on_bad_image in ("raise", "skip"), f"on_bad_image must be 'raise' or 'skip', "
                                                       f"got {self.on_bad_image!r}")
         for name in ("img_size", "epochs", "batch_size", "eval_every"):
@@ -106,7 +109,7 @@ class TrainConfig:
         need(0 <= self.warmup_lr and 0 <= self.min_lr, "warmup_lr and min_lr must be >= 0")
         need(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
         need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        need(not (self.nesterov and self.momentum == 0), "nesterov needs momentum > 0")
+        need(not (self.optimizer == "sgd" and self.nesterov and self.momentum == 0), "nesterov needs momentum > 0")
         need(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0 or None, got {self.grad_clip}")
         need(self.label_smoothing is None or 0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
         need(self.drop_path_rate is None or 0 <= self.drop_path_rate < 1, "drop_path_rate must be in [0, 1)")
@@ -270,6 +273,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: set[str] | None 
             kw.pop("metavar")
         elif f.name == "eval_split":
             kw["choices"] = list(EVAL_SPLITS)
+            kw.pop("metavar")
+        elif f.name == "optimizer":
+            kw["choices"] = list(OPTIMIZERS)
             kw.pop("metavar")
         elif f.name == "on_bad_image":
             kw["choices"] = ["raise", "skip"]

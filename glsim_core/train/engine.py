@@ -343,8 +343,11 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
     label_smoothing = config.effective_label_smoothing
 
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                                weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                                    weight_decay=config.weight_decay)
     use_amp = bool(config.amp) and amp_dtype(device) is not None
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype(device) == torch.float16)
     net: nn.Module = model

@@ -41,7 +41,7 @@ __all__ = ["TokenLoss", "BackboneRecipe", "PretrainRecipe", "pretrain_backbones"
            "inside_box_tokens"]
 
 
-def inside_box_tokens(boxes: Sequence[torch.Tensor], grid: tuple[int, int], patch: tuple[int, int],
+def inside_box_tokens(boxes: Sequence[torch.Tensor], grid: tuple[int, int], patch: tuple[float, float],
                       device: torch.device) -> torch.Tensor:
     """(B, N) bool: is each patch token's centre inside its image's first box (pixel x0, y0, x1, y1)?"""
     rows, cols = grid
@@ -54,10 +54,11 @@ def inside_box_tokens(boxes: Sequence[torch.Tensor], grid: tuple[int, int], patc
 
 
 class TokenLoss:
-    """CLS cross-entropy + ``weight`` x token cross-entropy (object tokens -> class, others -> background).
+    """CLS cross-entropy + ``weight`` x dense cross-entropy (object locations -> class, others -> background).
 
-    Works with timm ``VisionTransformer``s: a forward hook on ``model.norm`` keeps the final tokens of the last
-    forward pass; the token logits are ``head(fc_norm(token))``, the same classifier as the CLS token's.
+    Works with timm ``VisionTransformer``s (a forward hook on ``model.norm`` keeps the final tokens; token logits are
+    ``head(fc_norm(token))``, the CLS token's classifier) and timm ``ResNet``s (a hook on ``layer4`` keeps the final
+    feature map; location logits are ``fc`` applied at every position, the classifier of the pooled feature).
     """
 
     needs_boxes = True
@@ -65,41 +66,48 @@ class TokenLoss:
     def __init__(self, model: nn.Module, num_categories: int, weight: float = 1.0, background: bool = True,
                  label_smoothing: float = 0.0):
         base = _unwrap(model)
-        if not hasattr(base, "norm") or not hasattr(base, "patch_embed"):
-            raise TypeError(f"TokenLoss needs a timm VisionTransformer, got {type(base).__name__}")
+        if hasattr(base, "norm") and hasattr(base, "patch_embed") and hasattr(base, "head"):
+            self.kind, hooked = "vit", base.norm
+        elif hasattr(base, "layer4") and hasattr(base, "fc"):
+            self.kind, hooked = "cnn", base.layer4
+        else:
+            raise TypeError(f"TokenLoss needs a timm VisionTransformer or ResNet, got {type(base).__name__}")
         self.model, self.num_categories = base, int(num_categories)
         self.weight, self.background, self.label_smoothing = float(weight), bool(background), float(label_smoothing)
-        self._tokens: torch.Tensor | None = None
-        self._handle = base.norm.register_forward_hook(self._keep)
+        self._features: torch.Tensor | None = None
+        self._handle = hooked.register_forward_hook(self._keep)
 
     def _keep(self, _module, _inputs, output) -> None:
-        self._tokens = output
+        self._features = output
 
     def remove(self) -> None:
         self._handle.remove()
+
+    def dense_logits(self, image_size: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int], tuple[float, float]]:
+        """(B, N, K) logits of every token/location, its grid and its cell size in pixels."""
+        m, f = self.model, self._features
+        if self.kind == "vit":
+            patches = f[:, m.num_prefix_tokens:]
+            side = int(round(patches.shape[1] ** 0.5))
+            grid = tuple(m.patch_embed.grid_size) if patches.shape[1] == m.patch_embed.num_patches else (side, side)
+            return m.head(m.fc_norm(patches)), grid, tuple(float(p) for p in m.patch_embed.patch_size)
+        b, c, h, w = f.shape
+        logits = m.fc(f.flatten(2).transpose(1, 2))
+        return logits, (h, w), (image_size[0] / h, image_size[1] / w)
 
     def __call__(self, _net: nn.Module, batch: dict[str, Any], logits: torch.Tensor) -> torch.Tensor:
         y = batch["label"]
         loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
         if self.weight <= 0:
             return loss
-        if self._tokens is None or "boxes" not in batch:
-            raise RuntimeError("TokenLoss needs the final tokens (hook) and the boxes in the batch")
-        m = self.model
-        patches = self._tokens[:, m.num_prefix_tokens:]
-        tok_logits = m.head(m.fc_norm(patches)).float()  # (B, N, K)
-        grid = tuple(m.patch_embed.grid_size) if patches.shape[1] == m.patch_embed.num_patches else None
-        if grid is None:
-            side = int(round(patches.shape[1] ** 0.5))
-            grid = (side, side)
-        inside = inside_box_tokens(batch["boxes"], grid, tuple(m.patch_embed.patch_size), patches.device)
+        if self._features is None or "boxes" not in batch:
+            raise RuntimeError("TokenLoss needs the final features (hook) and the boxes in the batch")
+        dense, grid, cell = self.dense_logits(tuple(batch["image"].shape[-2:]))
+        inside = inside_box_tokens(batch["boxes"], grid, cell, dense.device)
         target = y[:, None].expand_as(inside).clone()
-        if self.background:
-            target[~inside] = self.num_categories
-        else:
-            target[~inside] = -100
-        tok = F.cross_entropy(tok_logits.reshape(-1, tok_logits.shape[-1]), target.reshape(-1), ignore_index=-100)
-        self._tokens = None
+        target[~inside] = self.num_categories if self.background else -100
+        tok = F.cross_entropy(dense.float().reshape(-1, dense.shape[-1]), target.reshape(-1), ignore_index=-100)
+        self._features = None
         return loss + self.weight * tok
 
 
@@ -110,9 +118,11 @@ class BackboneRecipe:
     model: str
     epochs: int = 4
     batch_size: int = 64
-    lr: float = 0.03
+    lr: float = 1e-3
+    optimizer: str = "adamw"  # from scratch: AdamW (SGD at the fine-tuning LRs does not get a tiny ViT going)
+    weight_decay: float = 0.05
     augreg: str = "minimal"
-    token_weight: float = 0.0  # ViTs only
+    token_weight: float = 0.0  # the dense token/location loss (ViT tokens, ResNet feature-map cells)
     background_class: bool = False  # add a background output for the token loss
     seed: int = 0
 
@@ -124,8 +134,8 @@ class BackboneRecipe:
 class PretrainRecipe:
     corpus: CorpusSpec = field(default_factory=CorpusSpec)
     backbones: tuple[BackboneRecipe, ...] = (
-        BackboneRecipe("vit_nano_patch8_64", epochs=4, lr=0.03, token_weight=1.0, background_class=True),
-        BackboneRecipe("resnet_nano_64", epochs=3, lr=0.03),
+        BackboneRecipe("vit_nano_patch8_64", epochs=4, token_weight=1.0, background_class=True),
+        BackboneRecipe("resnet_nano_64", epochs=3, token_weight=1.0, background_class=True),
     )
     half: bool = False  # store fp16 weights
 
@@ -144,7 +154,9 @@ def _train_one(recipe: BackboneRecipe, corpus_path: Path, out_dir: Path, work_di
 
     config = TrainConfig(model=recipe.model, dataset=str(corpus_path), img_size=64, augreg=recipe.augreg,
                          train_split="train", eval_split="val", epochs=recipe.epochs, batch_size=recipe.batch_size,
-                         lr=recipe.lr, seed=recipe.seed, out_dir=str(work_dir / recipe.model), progress=progress,
+                         lr=recipe.lr, optimizer=recipe.optimizer, weight_decay=recipe.weight_decay,
+                         min_lr=min(1e-5, recipe.lr / 10), seed=recipe.seed, out_dir=str(work_dir / recipe.model),
+                         progress=progress,
                          max_train_samples=max_train_samples, num_workers=num_workers, pretrained=False)
     data = load_image_dataset(corpus_path, img_size=64, augreg=recipe.augreg, model=recipe.model,
                               max_samples={"train": max_train_samples} if max_train_samples else None)
