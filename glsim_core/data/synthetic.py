@@ -85,10 +85,13 @@ class BenchmarkSpec:
     clutter: tuple[int, int] = (6, 12)  # small distractor shapes per image (min, max)
     decoys: tuple[int, int] = (1, 2)  # headless decoy bodies per image (min, max)
     texture_contrast: tuple[float, float] = (0.5, 1.0)
+    part_scale: float = 1.0  # size of the class-defining parts relative to the body
     seed: int = 0
     version: int = 1
 
     def __post_init__(self):
+        if not 0.5 <= self.part_scale <= 2.5:
+            raise ValueError(f"part_scale must be in [0.5, 2.5], got {self.part_scale}")
         total = math.prod(len(v) for v in BENCHMARK_ATTRIBUTES.values())
         if not 2 <= self.num_classes <= total:
             raise ValueError(f"num_classes must be in [2, {total}] (the part combinations), got {self.num_classes}")
@@ -414,9 +417,11 @@ def _clutter(rng: np.random.Generator, canvas: Image.Image, n: int, length: floa
 
 
 def _bird(length: float, attrs: dict[str, str], plumage: tuple[int, int, int], rng: np.random.Generator,
-          headless: bool = False) -> Image.Image:
-    """The benchmark's bird (facing right) as RGBA, body length ``length`` pixels. ``headless``: a decoy body."""
+          headless: bool = False, part_scale: float = 1.0) -> Image.Image:
+    """The benchmark's bird (facing right) as RGBA, body length ``length`` pixels. ``headless``: a decoy body.
+    ``part_scale`` enlarges the class-defining parts (crest, eye, wing bars, tail) around their anchors."""
     L = length
+    ps = float(part_scale)
     side = int(L * 1.9) + 8
     img = Image.new("RGBA", (side, side), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
@@ -429,24 +434,29 @@ def _bird(length: float, attrs: dict[str, str], plumage: tuple[int, int, int], r
     def poly(points):
         return [(cx + L * x, cy + L * y) for x, y in points]
 
+    def part(points, anchor):  # a part's polygon, scaled by part_scale around its anchor
+        ax, ay = anchor
+        return poly([(ax + ps * (x - ax), ay + ps * (y - ay)) for x, y in points])
+
     # tail (class part: fork / fan); decoys get a random one
     tail = attrs.get("tail", "fork")
     if tail == "fork":
-        d.polygon(poly([(-0.38, -0.05), (-0.78, -0.30), (-0.70, -0.04)]), fill=dark)
-        d.polygon(poly([(-0.38, 0.05), (-0.78, 0.30), (-0.70, 0.04)]), fill=dark)
+        d.polygon(part([(-0.38, -0.05), (-0.78, -0.30), (-0.70, -0.04)], (-0.4, 0.0)), fill=dark)
+        d.polygon(part([(-0.38, 0.05), (-0.78, 0.30), (-0.70, 0.04)], (-0.4, 0.0)), fill=dark)
     else:
-        d.polygon(poly([(-0.38, -0.04), (-0.78, -0.26), (-0.84, 0.0), (-0.78, 0.26), (-0.38, 0.04)]), fill=dark)
+        d.polygon(part([(-0.38, -0.04), (-0.78, -0.26), (-0.84, 0.0), (-0.78, 0.26), (-0.38, 0.04)], (-0.4, 0.0)),
+                  fill=dark)
     d.polygon(poly(_ellipse_pts(0.5, 0.27)), fill=body)  # body
     # wing bars (class part: 1 or 2)
     xs = (-0.02,) if attrs.get("bars") == "1bar" else (-0.14, 0.08)
     for x in xs:
-        d.line(poly([(x, -0.20), (x - 0.07, 0.16)]), fill=bar, width=max(1, int(L * 0.075)))
+        d.line(poly([(x, -0.20), (x - 0.07, 0.16)]), fill=bar, width=max(1, int(L * 0.075 * ps)))
     if not headless:
         d.polygon(poly(_ellipse_pts(0.19, 0.19, 0.47, -0.2)), fill=body)  # head
         crest = _CREST_RGB[attrs["crest"]] + (255,)
-        d.polygon(poly([(0.36, -0.33), (0.50, -0.52), (0.56, -0.34)]), fill=crest)  # crest (class part: colour)
+        d.polygon(part([(0.36, -0.33), (0.50, -0.52), (0.56, -0.34)], (0.46, -0.34)), fill=crest)  # crest: colour
         d.polygon(poly([(0.63, -0.24), (0.80, -0.17), (0.63, -0.12)]), fill=(235, 170, 40, 255))  # beak
-        er = 0.075
+        er = 0.075 * ps
         if attrs["eye"] == "ring":
             d.polygon(poly(_ellipse_pts(er, er, 0.52, -0.23)), fill=light)
             d.polygon(poly(_ellipse_pts(er * 0.45, er * 0.45, 0.52, -0.23)), fill=(10, 10, 10, 255))
@@ -471,7 +481,7 @@ def render_benchmark_image(spec: BenchmarkSpec, label: int, rng: np.random.Gener
     plumage = tuple(int(np.clip(v + rng.integers(-25, 26), 0, 255)) for v in _PLUMAGE[rng.integers(len(_PLUMAGE))])
     angle = float(rng.uniform(-spec.rotation, spec.rotation))
     mirror = bool(rng.random() < 0.5)
-    bird = _orient(_bird(length, attrs, plumage, rng), angle, mirror)
+    bird = _orient(_bird(length, attrs, plumage, rng, part_scale=spec.part_scale), angle, mirror)
     wh = bird.size
     center = _place(rng, wh, lo, hi)
     # decoys first (behind nothing: they must not overlap the bird)

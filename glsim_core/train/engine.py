@@ -134,7 +134,7 @@ def load_data(config: TrainConfig) -> ImageData:
         limits[config.train_split] = config.max_train_samples
     if config.max_eval_samples:
         limits[config.eval_split] = config.max_eval_samples
-    norm_source: Any = config.model.split(".")[0] if config.model.startswith("glsim_") else config.model
+    norm_source: Any = config.model
     try:
         from ..data.transforms import normalization_for
 
@@ -324,10 +324,18 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
     show = config.progress and main
     seed_everything(config.seed, deterministic=config.deterministic)
 
+    loaded_here = data is None
     data = data if data is not None else load_data(config)
     num_classes = data.num_classes
     if model is None:
         model = build_model(config, num_classes)
+    if loaded_here:  # the built model's own pretrained config is the authority on normalisation (e.g. GLSim's)
+        from ..data.transforms import normalization_for
+
+        norm = normalization_for(model)
+        if norm != (tuple(data.mean), tuple(data.std), data.interpolation):
+            data.mean, data.std, data.interpolation = norm
+            data._cache.clear()
     model = model.to(device)
     out = Path(config.out_dir) if config.out_dir else None
     if out is not None and main:
