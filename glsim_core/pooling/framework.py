@@ -609,16 +609,15 @@ class PoolingProcess(nn.Module):
 # Inspection
 # --------------------------------------------------------------------------------------------------------------
 def implied_weights(pooling: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """How much each location drives the pooled output: w_j = Σ_i ∂(1ᵀu)/∂x_ij · x_ij / 1ᵀu, for tokens (B, p, d).
+    """The weights a pooling implicitly gives each location: w_j = (1/d) Σ_i ∂(1ᵀu)/∂x_ij, for tokens (B, p, d).
 
-    For pooling that acts on each channel separately (GAP, max, GeM, LSE, any f_α) this is the share of location j
-    in the pooled vector: 1/p for GAP, the arg-max counts for max, ∝ x^γ for GeM. For attention-based methods it
-    is a gradient saliency. Returns (B, p), computed with autograd (no parameters change).
+    For pooling that acts on each channel separately (any f_α, LSE) this is the mean over channels of ∂u_i/∂x_ij:
+    1/p for GAP, the fraction of channels whose maximum sits at j for max pooling, (1/p)(x_ij/u_i)^{γ−1} averaged
+    for GeM, the softmax weights for log-sum-exp. For methods that mix channels it is a gradient saliency.
+    Returns (B, p), computed with autograd (no parameter changes).
     """
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         u = pooling(x)
-        total = u.sum(dim=-1)
-        (grad,) = torch.autograd.grad(total.sum(), x)
-    w = (grad * x.detach()).sum(-1)
-    return w / total.detach().unsqueeze(-1)
+        (grad,) = torch.autograd.grad(u.sum(), x)
+    return grad.mean(-1)

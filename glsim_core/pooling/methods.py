@@ -3,6 +3,8 @@
 ``pool(name, dim=..., **kw)`` builds the method as an ``nn.Module``: ``forward(x)`` accepts tokens (B, N, D) or
 maps (B, D, H, W) and returns (B, D'); ``forward(x, return_attention=True)`` returns ``(pooled, attn)`` with the
 framework's attention A: (B, N) / (B, H, W) for k = 1, (B, k, N) / (B, k, H, W) for k > 1 (mean over heads).
+``forward(tokens, grid=(H, W))`` tells methods that need the spatial layout (HOW, CBAM) the grid of a token input
+(square token counts are inferred) and returns the attention as a map.
 
 Group 1 (k = 1, no query): ``gap``, ``max``, ``gem``, ``lse``, ``how``.
 Group 2 (k > 1, default k = 3): ``otk``, ``kmeans``, ``slot``.
@@ -44,6 +46,7 @@ from .framework import (
     as_tokens,
     gap,
     ref,
+    resolve_grid,
     sinkhorn,
     stateful,
     tokens_to_map,
@@ -105,13 +108,14 @@ class Pooling(nn.Module):
         if self.dim is not None and tokens.shape[-1] != self.dim:
             raise ValueError(f"{type(self).__name__}(dim={self.dim}) got {tokens.shape[-1]} channels "
                              f"(input shape {tuple(x.shape)})")
-        res = self.pool_tokens(tokens, grid=map_grid or (tuple(grid) if grid is not None else None), u0=u0)
+        grid = map_grid or (resolve_grid(tokens.shape[1], grid) if grid is not None else None)
+        res = self.pool_tokens(tokens, grid=grid, u0=u0)
         out = _reduce(res.u, self.reduce)
         if not return_attention:
             return out
         a = res.a[..., 0] if res.a.shape[-1] == 1 else res.a.transpose(1, 2)  # (B, p) or (B, k, p)
-        if map_grid is not None:
-            a = a.reshape(*a.shape[:-1], *map_grid)
+        if grid is not None:
+            a = a.reshape(*a.shape[:-1], *grid)
         return out, a
 
 
@@ -273,8 +277,9 @@ class OTK(Pooling):
 
 
 class ForgyInit(nn.Module):
-    """k-means' "random" U⁰: k distinct locations of each sample, drawn from a generator seeded with ``seed``
-    (the same draw on every call, so the pooling is deterministic)."""
+    """k-means' "random" U⁰ (Forgy): the features at k distinct random locations, drawn from a generator seeded with
+    ``seed``. The same locations are used for every sample and every call, so the pooling is deterministic and a
+    sample's result does not depend on its batch-mates."""
 
     def __init__(self, k: int, seed: int = 0):
         super().__init__()
@@ -284,7 +289,7 @@ class ForgyInit(nn.Module):
         if p < self.k:
             raise ValueError(f"k-means with k={self.k} needs at least {self.k} locations, got {p}")
         g = torch.Generator().manual_seed(self.seed)
-        return torch.stack([torch.randperm(p, generator=g)[: self.k] for _ in range(batch)])
+        return torch.randperm(p, generator=g)[: self.k].expand(batch, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         idx = self.indices(x.shape[0], x.shape[1]).to(x.device)
@@ -314,8 +319,8 @@ class KMeans(Pooling):
 
 
 class _SlotInit(nn.Module):
-    """Slot attention's U⁰ = μ + σ ⊙ N(0, I): fresh noise in training; in eval mode, noise from a generator seeded
-    with ``eval_seed`` (the same slots on every call, so evaluation is deterministic)."""
+    """Slot attention's U⁰ = μ + σ ⊙ N(0, I): fresh noise per sample in training; in eval mode, one draw from a
+    generator seeded with ``eval_seed`` shared by all samples (deterministic and independent of batch-mates)."""
 
     def __init__(self, k: int, dim: int, eval_seed: int = 0):
         super().__init__()
@@ -330,8 +335,8 @@ class _SlotInit(nn.Module):
         if self.training:
             noise = torch.randn(shape, device=x.device, dtype=x.dtype)
         else:
-            noise = torch.randn(shape, generator=torch.Generator().manual_seed(self.eval_seed)).to(x)
-        return self.mu + self.log_sigma.exp() * noise
+            noise = torch.randn((1, *shape[1:]), generator=torch.Generator().manual_seed(self.eval_seed)).to(x)
+        return (self.mu + self.log_sigma.exp() * noise).expand(shape)
 
 
 class _SlotWeights(nn.Module):

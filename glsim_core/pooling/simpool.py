@@ -20,11 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .framework import as_tokens
+from .framework import as_tokens, resolve_grid
 
 __all__ = ["SimPool", "fp32_region"]
 
 _AUTOCAST_DEVICES = ("cpu", "cuda", "mps", "xpu")
+_HUGE = 1e15
 
 
 def fp32_region(device_type: str) -> contextlib.AbstractContextManager:
@@ -70,7 +71,9 @@ class SimPool(nn.Module):
     (B, m, D/m) there); attention maps are returned; construction and computation follow the input's device (the
     release creates its eps/beta tensors on 'cuda'); ``use_beta`` without ``gamma`` is an error (the release ignores
     it). The head computes in float32 with autocast switched off (fp16/bf16 inputs and weights are upcast for this
-    small head), guards non-finite attention logits, and returns the input's floating dtype.
+    small head), rescales tokens above 1e15 before the LayerNorm (exactly scale-invariant there) and guards non-finite
+    attention logits, so constant inputs, all-zero maps and huge activations give finite outputs and gradients;
+    it returns the input's floating dtype.
     """
 
     def __init__(self, dim: int, gamma: float | None = None, num_heads: int = 1, qkv_bias: bool = False,
@@ -104,8 +107,10 @@ class SimPool(nn.Module):
     def _w(t: torch.Tensor | None) -> torch.Tensor | None:
         return None if t is None else t.float()
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):
-        tokens, grid = as_tokens(x)
+    def forward(self, x: torch.Tensor, return_attention: bool = False, grid: tuple[int, int] | None = None):
+        """``grid=(H, W)`` reshapes the attention of token inputs to (B, H, W) (maps are reshaped anyway)."""
+        tokens, map_grid = as_tokens(x)
+        grid = map_grid or (resolve_grid(tokens.shape[1], grid) if grid is not None else None)
         b, n, d = tokens.shape
         if d != self.dim:
             raise ValueError(f"SimPool(dim={self.dim}) got {d} channels (input shape {tuple(x.shape)})")
@@ -116,7 +121,11 @@ class SimPool(nn.Module):
         with fp32_region(tokens.device.type):
             xt = tokens.float()
             u0 = xt.mean(dim=1, keepdim=True)  # (12) GAP of the raw features, (B, 1, D)
-            xn = F.layer_norm(xt, (d,), self._w(self.norm.weight), self._w(self.norm.bias), self.norm.eps)
+            # LayerNorm is scale-invariant: tokens beyond 1e15 are divided by their max |x| first, so that the
+            # variance cannot overflow float32 (an exact no-op for every token below that).
+            peak = xt.detach().abs().amax(dim=-1, keepdim=True)
+            xs = xt / torch.where(peak > _HUGE, peak, torch.ones_like(peak))
+            xn = F.layer_norm(xs, (d,), self._w(self.norm.weight), self._w(self.norm.bias), self.norm.eps)
             q = F.linear(u0, self._w(self.wq.weight), self._w(self.wq.bias))  # (13)
             k = F.linear(xn, self._w(self.wk.weight), self._w(self.wk.bias))  # (14)
             q = q.reshape(b, 1, m, h).transpose(1, 2)  # (B, m, 1, h)
