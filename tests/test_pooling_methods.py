@@ -150,7 +150,8 @@ def _cbam_direct(cbam, x, simplified=False):
     else:
         ca = torch.sigmoid(mlp(x.mean((2, 3))) + mlp(x.amax((2, 3))))  # channel attention
     f1 = x * ca[:, :, None, None]
-    desc = f1.mean(1, keepdim=True) if simplified else torch.cat([f1.mean(1, keepdim=True), f1.amax(1, keepdim=True)], 1)
+    avg, mx = f1.mean(1, keepdim=True), f1.amax(1, keepdim=True)  # channel pooling of the gated map
+    desc = avg if simplified else torch.cat([avg, mx], 1)
     sa = torch.sigmoid(cbam.spatial.conv(desc))  # spatial attention, 7x7 conv
     return (f1 * sa).mean((2, 3)), sa[:, 0]
 

@@ -61,7 +61,8 @@ def model_cost(name: str, pooling: str | None = None, img_size: int = 224, devic
     with device:
         model = create_model(name, pretrained=False, pooling=pooling, num_classes=num_classes, **kwargs).eval()
     x = torch.zeros(1, 3, img_size, img_size, device=device)
-    return dict(params=count_parameters(model), macs=measure_flops(model, x, unit="mac"), layer_macs=layer_macs(model, x))
+    return dict(params=count_parameters(model), macs=measure_flops(model, x, unit="mac"),
+                layer_macs=layer_macs(model, x))
 
 
 def resource_table(models: Sequence[str] = TABLE8_MODELS, img_size: int = 224, device: str | torch.device = "meta",
