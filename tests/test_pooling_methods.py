@@ -251,3 +251,26 @@ def test_k_reductions(fmap, reduce, width):
     expected = {"concat": u.flatten(1), "mean": u.mean(1), "max": u.amax(1)}[reduce]
     torch.testing.assert_close(km(fmap), expected)
     assert km.out_dim == width
+
+
+def test_table1_is_read_from_the_configurations():
+    from glsim_core.pooling import table1
+
+    t = table1(dim=8)
+    assert list(t.index) == list(POOLING_METHODS)
+    assert t.loc["gap", "h"] == "1_p/p" and t.loc["max", "f"].startswith("f₋∞")
+    assert t.loc["kmeans", "h"] == "η₂∘argmax₁" and t.loc["kmeans", "iterations"] == "10"
+    assert t.loc["simpool", "U0"] == "π_A(X)" and t.loc["simpool", "h"] == "σ₂"
+    assert t.loc["vit", "heads"] == "4" and "[U; X]" in t.loc["cait", "phi_K"]
+
+
+def test_handcrafted_features():
+    from glsim_core.pooling.demo import FEATURE_NAMES, handcrafted_features, load_image
+
+    img = load_image("chelsea", size=64)
+    assert img.shape == (64, 64, 3) and 0 <= img.min() and img.max() <= 1
+    x = handcrafted_features(img, grid=8)
+    assert x.shape == (1, len(FEATURE_NAMES), 8, 8) and float(x.min()) >= 0
+    torch.testing.assert_close(x.amax((2, 3)), torch.ones(1, len(FEATURE_NAMES)))
+    with pytest.raises(ValueError):
+        load_image("no_such_image")

@@ -22,11 +22,11 @@ from .framework import (
     sinkhorn,
     weighted_pool,
 )
-from .methods import POOLING_METHODS, Pooling, pool, simpool_process
+from .methods import POOLING_METHODS, Pooling, pool, simpool_process, table1
 from .simpool import SimPool
 
 __all__ = [
-    "SimPool", "pool", "POOLING_METHODS", "Pooling", "simpool_process",
+    "SimPool", "pool", "POOLING_METHODS", "Pooling", "simpool_process", "table1",
     "PoolingProcess", "PoolingResult", "PoolState", "FAlpha", "Exp", "ATTENTIONS", "SIMILARITIES",
     "as_tokens", "distortion", "f_alpha", "f_alpha_inverse", "implied_weights", "sinkhorn", "weighted_pool",
 ]

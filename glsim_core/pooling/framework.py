@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "PoolState", "PoolingResult", "PoolingProcess", "stateful", "ref",
+    "PoolState", "PoolingResult", "PoolingProcess", "stateful", "ref", "label",
     "as_tokens", "resolve_grid", "tokens_to_map",
     "f_alpha", "f_alpha_inverse", "alpha_to_gamma", "gamma_to_alpha", "PoolingFunction", "FAlpha", "Exp",
     "make_pooling_function", "weighted_pool",
@@ -186,6 +186,13 @@ class FAlpha(PoolingFunction):
     def extra_repr(self) -> str:
         return f"alpha={self.alpha:g}, gamma={self.gamma:g}, learnable={self.learnable}"
 
+    @property
+    def label(self) -> str:
+        if self.learnable:
+            return "f_α (γ learnable)"
+        names = {-math.inf: "f₋∞ (max)", math.inf: "f₊∞ (min)", -1.0: "f₋₁ (mean)"}
+        return names.get(self.alpha, f"f_α, α={self.alpha:g}")
+
     def f(self, x: torch.Tensor) -> torch.Tensor:
         g = self.gamma_param if self.learnable else self._gamma
         if not self.learnable and g == 0:
@@ -232,6 +239,8 @@ class Exp(PoolingFunction):
         if r <= 0:
             raise ValueError(f"r must be > 0, got {r}")
         self.r = nn.Parameter(torch.tensor(float(r))) if learnable else float(r)
+
+    label = "e^{rx} (LSE)"
 
     def f(self, x: torch.Tensor) -> torch.Tensor:
         return torch.exp(self.r * x)
@@ -433,6 +442,36 @@ def _expand_tensor(u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return u.expand(x.shape[0], -1, -1)
 
 
+_SIM_LABELS = {"dot": "xᵀy", "cosine": "cos(x, y)", "neg_sqdist": "−‖x − y‖²"}
+_ATT_LABELS = {"softmax_locations": "σ₂", "sigma2": "σ₂", "softmax_queries": "σ₁", "sigma1": "σ₁",
+               "sigmoid": "σ", "uniform": "1_p/p", "ones": "1_p", "argmax": "argmax₁", "eta1": "η₁",
+               "eta2": "η₂", "sinkhorn": "SINKHORN", "exp": "exp", "relu": "relu", "identity": "S"}
+
+
+def label(component: Any) -> str:
+    """A short, readable name of a component (its ``label`` attribute, else its class or function name)."""
+    if component is None:
+        return "identity"
+    if isinstance(component, functools.partial):
+        if component.func is _invoke:
+            return label(component.args[0])
+        if component.func is _expand_tensor:
+            return "learned U"
+        return label(component.func)
+    lab = getattr(component, "label", None)
+    if isinstance(lab, str):
+        return lab
+    if isinstance(component, nn.Sequential):
+        return "∘".join(label(m) for m in reversed(component))
+    if isinstance(component, nn.Linear):
+        return "W"
+    if isinstance(component, nn.LayerNorm):
+        return "LN"
+    if isinstance(component, nn.Module):
+        return type(component).__name__
+    return getattr(component, "__name__", type(component).__name__).strip("_")
+
+
 def _call(fn: Callable | None, x: torch.Tensor, state: PoolState) -> torch.Tensor:
     if fn is None:
         return x
@@ -571,6 +610,42 @@ class PoolingProcess(nn.Module):
         elif self.scale is not None:
             s = s * self.scale
         return s
+
+    def describe(self) -> dict[str, str]:
+        """This configuration as a row of Table 1 (k, iterations, U⁰, φ_Q, φ_K, s, h, φ_V, f, φ_X, φ_U, heads)."""
+        comps = self._components
+        if self.init is None:
+            u0 = "—"
+        elif self.init == "gap":
+            u0 = "π_A(X)"
+        elif self.init == "tensor":
+            u0 = "learned U"
+        else:
+            u0 = label(self.init)
+
+        def per_iter(name: str, idle: str) -> str:
+            names = {label(c) if c is not None else idle for c in comps[name]}
+            return " / ".join(sorted(names))
+
+        if self.similarity is None:
+            sim = "—"
+        else:
+            sim = _SIM_LABELS.get(self.similarity, None) if isinstance(self.similarity, str) else label(self.similarity)
+            if self.scale == "sqrt":
+                sim += ", S/√n"
+            elif self.scale is not None:
+                sim += f", S·{self.scale:.3g}"
+        h = "∘".join(reversed([_ATT_LABELS.get(n, label(fn)) for n, fn in zip(self.attention_names, self.attention)]))
+        no_query = self.init is None
+        return {
+            "k": str(self.k), "iterations": str(self.iterations), "U0": u0,
+            "phi_Q": "—" if no_query else per_iter("phi_q", "U"),
+            "phi_K": per_iter("phi_k", "X") + (" on [U; X]" if self.attend_to_queries else ""),
+            "s": sim, "h": h,
+            "phi_V": per_iter("phi_v", "X"), "f": label(self.f),
+            "phi_X": "—" if self.iterations == 1 else per_iter("phi_x", "X"),
+            "phi_U": per_iter("phi_u", "Z"), "heads": str(self.num_heads),
+        }
 
     # -- forward -------------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, u0: torch.Tensor | None = None,

@@ -55,7 +55,7 @@ from .simpool import SimPool
 
 __all__ = [
     "POOLING_METHODS", "pool", "Pooling", "GAP", "MaxPool", "GeM", "LSE", "HOW", "OTK", "KMeans", "SlotAttention",
-    "SE", "CBAM", "ViTPool", "CaiTPool", "SimPool", "simpool_process",
+    "SE", "CBAM", "ViTPool", "CaiTPool", "SimPool", "simpool_process", "table1",
 ]
 
 _REDUCE = ("concat", "mean", "max", "none")
@@ -102,6 +102,10 @@ class Pooling(nn.Module):
                     u0: torch.Tensor | None = None) -> PoolingResult:
         return self.process(x, u0=u0, grid=grid)
 
+    def describe(self) -> dict[str, str]:
+        """The method's Table-1 row, read from its configuration (see :meth:`PoolingProcess.describe`)."""
+        return {"method": self.name, **self.process.describe()}
+
     def forward(self, x: torch.Tensor, return_attention: bool = False, grid: Sequence[int] | None = None,
                 u0: torch.Tensor | None = None):
         tokens, map_grid = as_tokens(x)
@@ -125,6 +129,8 @@ class Pooling(nn.Module):
 class ClampMin(nn.Module):
     """max(x, ε) — GeM's guard that keeps f_α on non-negative numbers."""
 
+    label = "max(X, ε)"
+
     def __init__(self, eps: float):
         super().__init__()
         self.eps = eps
@@ -136,6 +142,9 @@ class ClampMin(nn.Module):
 def _l2_normalize(z: torch.Tensor) -> torch.Tensor:
     """η²: ℓ2 normalisation of each pooled vector."""
     return F.normalize(z, dim=-1)
+
+
+_l2_normalize.label = "ℓ2-normalise(Z)"
 
 
 def _require_grid(state: PoolState, who: str) -> tuple[int, int]:
@@ -201,9 +210,12 @@ class LSE(Pooling):
 
 
 class _PowerHalf(nn.Module):
+    """h(S) = S^{power/2} on the self-similarity S = diag(XᵀX)."""
+
     def __init__(self, power: float):
         super().__init__()
         self.power = power
+        self.label = "diag(XᵀX)" if power == 2 else f"diag(XᵀX)^{power / 2:g}"
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         return s if self.power == 2 else s.clamp_min(0).pow(self.power / 2)
@@ -211,6 +223,8 @@ class _PowerHalf(nn.Module):
 
 class _SmoothReduce(nn.Module):
     """HOW's φ_V = FC(avg₃(X)): 3×3 average pooling (stride 1, zero padding counted) then a linear layer."""
+
+    label = "FC(avg₃(X))"
 
     uses_state = True
 
@@ -249,6 +263,8 @@ class HOW(Pooling):
 class _ScaledSinkhorn(nn.Module):
     """k · SINKHORN(e^{S}): the transport plan with columns rescaled to sum to one (weighted averages)."""
 
+    label = "k·SINKHORN(e^{S/ε})"
+
     def __init__(self, iters: int):
         super().__init__()
         self.iters = iters
@@ -281,6 +297,8 @@ class ForgyInit(nn.Module):
     ``seed``. The same locations are used for every sample and every call, so the pooling is deterministic and a
     sample's result does not depend on its batch-mates."""
 
+    label = "random (Forgy)"
+
     def __init__(self, k: int, seed: int = 0):
         super().__init__()
         self.k, self.seed = k, seed
@@ -303,6 +321,9 @@ def _keep_empty_centroids(z: torch.Tensor, state: PoolState) -> torch.Tensor:
     return torch.where(empty, state.u, z)
 
 
+_keep_empty_centroids.label = "Z (empty cluster: keep U)"
+
+
 class KMeans(Pooling):
     """k-means (Lloyd): U⁰ random locations (Forgy, seeded), s = −‖x − y‖², A = η₂(argmax₁(S)) (each location
     assigned to its nearest centroid, each column normalised), V = X, f = f₋₁ (cluster means), φ_X = X,
@@ -321,6 +342,8 @@ class KMeans(Pooling):
 class _SlotInit(nn.Module):
     """Slot attention's U⁰ = μ + σ ⊙ N(0, I): fresh noise per sample in training; in eval mode, one draw from a
     generator seeded with ``eval_seed`` shared by all samples (deterministic and independent of batch-mates)."""
+
+    label = "random: μ + σ⊙N(0, I)"
 
     def __init__(self, k: int, dim: int, eval_seed: int = 0):
         super().__init__()
@@ -342,6 +365,8 @@ class _SlotInit(nn.Module):
 class _SlotWeights(nn.Module):
     """Slot attention's h: softmax over the slots, + ε, then a weighted mean over locations (η₂)."""
 
+    label = "η₂(σ₁(S/√n) + ε)"
+
     def __init__(self, eps: float):
         super().__init__()
         self.eps = eps
@@ -353,6 +378,8 @@ class _SlotWeights(nn.Module):
 
 class _SlotUpdate(nn.Module):
     """φ_U(Z) = MLP(GRU(Z)): U ← GRU(Z, U); U ← U + MLP(LN(U))."""
+
+    label = "MLP(GRU(Z))"
 
     uses_state = True
 
@@ -408,6 +435,8 @@ def _mlp(dim: int, reduction: int) -> nn.Sequential:
 class _Gate(nn.Module):
     """σ(MLP(u))."""
 
+    label = "σ(MLP(U))"
+
     def __init__(self, mlp: nn.Module):
         super().__init__()
         self.mlp = mlp
@@ -420,6 +449,9 @@ class _Gate(nn.Module):
 def _gated_values(x: torch.Tensor, state: PoolState) -> torch.Tensor:
     """φ_V(X) = diag(q) X: the channel gate q (the query) re-weights every location."""
     return x * state.q
+
+
+_gated_values.label = "diag(q)X"
 
 
 class SE(Pooling):
@@ -441,8 +473,13 @@ def _gap_and_max(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([gap(x), x.amax(dim=1, keepdim=True)], dim=-1)
 
 
+_gap_and_max.label = "[π_A(X); max(X)]"
+
+
 class _CbamChannelGate(nn.Module):
     """q = σ(MLP(u_avg) + MLP(u_max)) with a shared MLP."""
+
+    label = "σ(MLP(u_avg) + MLP(u_max))"
 
     def __init__(self, mlp: nn.Module, dim: int):
         super().__init__()
@@ -458,8 +495,13 @@ def _cbam_similarity(k: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return torch.stack([prod.mean(-1), prod.amax(-1)], dim=-1)  # (..., p, k, 2)
 
 
+_cbam_similarity.label = "(xᵀy/d, maxᵢ xᵢyᵢ)"
+
+
 class _SpatialGate(nn.Module):
     """CBAM's h: A = σ(conv₇(S)) / p on the spatial grid."""
+
+    label = "σ(conv₇(S))/p"
 
     uses_state = True
 
@@ -576,6 +618,13 @@ def _qkv_slice_v(blk, x):
     return _qkv_slice(blk, x, 2)
 
 
+_qkv_slice_q.label = "g_m(W_Q LN(U))"
+_qkv_slice_k.label = "g_m(W_K LN(·))"
+_qkv_slice_v.label = "g_m(W_V LN(·))"
+_vit_patch_stream.label = "MLP(MSA([U; X]))"
+_vit_update.label = "MLP(W_U g_m⁻¹(Z)) + residuals"
+
+
 def _cait_q(blk, u):
     return blk.attn.q(blk.norm1(u))
 
@@ -591,6 +640,12 @@ def _cait_v(blk, x):
 def _cait_update(blk, z: torch.Tensor, state: PoolState) -> torch.Tensor:
     u = state.u + blk.drop_path(blk.gamma_1 * blk.attn.proj_drop(blk.attn.proj(z)))
     return u + blk.drop_path(blk.gamma_2 * blk.mlp(blk.norm2(u)))
+
+
+_cait_q.label = "g_m(W_Q LN(U))"
+_cait_k.label = "g_m(W_K LN(·))"
+_cait_v.label = "g_m(W_V LN(·))"
+_cait_update.label = "MLP(W_U g_m⁻¹(Z)) + LayerScale residuals"
 
 
 class CaiTPool(Pooling):
@@ -632,6 +687,8 @@ class CaiTPool(Pooling):
 class _SimPoolValues(nn.Module):
     """φ_V(X) = LN(X) − min LN(X) + ε (Eq. 16; min per sample or per batch), or LN(X) when γ is None."""
 
+    label = "LN(X) − min LN(X) + ε"
+
     def __init__(self, sp: SimPool):
         super().__init__()
         object.__setattr__(self, "_sp", sp)  # not registered: the parameters belong to the SimPool module
@@ -656,8 +713,11 @@ def simpool_process(sp: SimPool) -> PoolingProcess:
 
         def phi_u(z: torch.Tensor) -> torch.Tensor:
             return z + beta
+
+        phi_u.label = "Z + β"
     return PoolingProcess(init="gap", phi_q=ref(sp.wq), phi_k=ref(nn.Sequential(sp.norm, sp.wk)),
-                          similarity="dot", scale=sp.scale, attention="softmax_locations",
+                          similarity="dot", scale="sqrt" if sp.scale == sp.head_dim ** -0.5 else sp.scale,
+                          attention="softmax_locations",
                           phi_v=ref(_SimPoolValues(sp)), f=f, phi_u=phi_u, num_heads=sp.num_heads)
 
 
@@ -672,6 +732,20 @@ POOLING_METHODS: dict[str, type[nn.Module]] = {
     "simpool": SimPool,
 }
 _NEEDS_DIM = {"how", "otk", "slot", "se", "cbam", "vit", "cait", "simpool"}
+
+
+def table1(dim: int = 16):
+    """Table 1 as implemented: one row per method, read from each module's configuration (a pandas DataFrame;
+    SimPool shown with γ = 2)."""
+    import pandas as pd
+
+    rows = []
+    for name in POOLING_METHODS:
+        module = pool(name, dim=dim, **({"gamma": 2.0} if name == "simpool" else {}))
+        row = {"method": name, **simpool_process(module).describe()} if isinstance(module, SimPool) \
+            else module.describe()
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
 
 
 def pool(name: str, dim: int | None = None, **kwargs) -> nn.Module:
