@@ -85,7 +85,7 @@ def test_per_sample_minimum_is_the_release_run_one_sample_at_a_time():
 def test_batch_minimum_makes_outputs_depend_on_batch_mates():
     torch.manual_seed(4)
     x = torch.randn(4, 64, 32)
-    mate = torch.randn(1, 64, 32) * 20  # a batch-mate with a much lower minimum
+    mate = torch.randn(1, 64, 32) * 20  # a batch-mate whose normalised values reach lower than x's
     per_sample, per_batch = _randomise(SimPool(32, gamma=1.25)), _randomise(SimPool(32, gamma=1.25, min_over="batch"))
     alone, together = per_sample(x), per_sample(torch.cat([x, mate]))[:4]
     torch.testing.assert_close(alone, together, rtol=1e-6, atol=1e-6)

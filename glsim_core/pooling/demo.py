@@ -26,11 +26,12 @@ def load_image(name: str = "chelsea", size: int = 224) -> np.ndarray:
     """An RGB image of ``skimage.data`` (astronaut, chelsea, coffee, rocket, ...), centre-cropped to a square and
     resized to ``size``×``size``; float32 in [0, 1], shape (size, size, 3)."""
     from skimage import data as skdata
+    from skimage import img_as_float32
     from skimage.transform import resize
 
     if not hasattr(skdata, name):
         raise ValueError(f"skimage.data has no image {name!r} (try astronaut, chelsea, coffee, rocket)")
-    img = getattr(skdata, name)()
+    img = img_as_float32(getattr(skdata, name)())
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=-1)
     img = img[..., :3]

@@ -71,9 +71,10 @@ class SimPool(nn.Module):
     (B, m, D/m) there); attention maps are returned; construction and computation follow the input's device (the
     release creates its eps/beta tensors on 'cuda'); ``use_beta`` without ``gamma`` is an error (the release ignores
     it). The head computes in float32 with autocast switched off (fp16/bf16 inputs and weights are upcast for this
-    small head), rescales tokens above 1e15 before the LayerNorm (exactly scale-invariant there) and guards non-finite
-    attention logits, so constant inputs, all-zero maps and huge activations give finite outputs and gradients;
-    it returns the input's floating dtype.
+    small head; float64 stays float64), divides tokens whose largest entry exceeds 1e15 by that entry before the
+    LayerNorm (which is scale-invariant; its eps is negligible at that size) and guards non-finite attention
+    logits, so constant inputs, all-zero maps and huge activations give finite outputs and gradients; the output
+    has the input's floating dtype.
     """
 
     def __init__(self, dim: int, gamma: float | None = None, num_heads: int = 1, qkv_bias: bool = False,
@@ -104,8 +105,8 @@ class SimPool(nn.Module):
                 f"min_over={self.min_over!r}, use_beta={self.use_beta}")
 
     @staticmethod
-    def _w(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t.float()
+    def _w(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+        return None if t is None else t.to(dtype)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False, grid: tuple[int, int] | None = None):
         """``grid=(H, W)`` reshapes the attention of token inputs to (B, H, W) (maps are reshaped anyway)."""
@@ -118,16 +119,18 @@ class SimPool(nn.Module):
             raise ValueError("SimPool needs at least one token")
         out_dtype = tokens.dtype if tokens.is_floating_point() else torch.float32
         m, h = self.num_heads, self.head_dim
+        cdt = torch.float64 if tokens.dtype == torch.float64 else torch.float32  # at least float32
         with fp32_region(tokens.device.type):
-            xt = tokens.float()
+            xt = tokens.to(cdt)
             u0 = xt.mean(dim=1, keepdim=True)  # (12) GAP of the raw features, (B, 1, D)
             # LayerNorm is scale-invariant: tokens beyond 1e15 are divided by their max |x| first, so that the
-            # variance cannot overflow float32 (an exact no-op for every token below that).
+            # variance cannot overflow float32 (a no-op for every token below that).
             peak = xt.detach().abs().amax(dim=-1, keepdim=True)
             xs = xt / torch.where(peak > _HUGE, peak, torch.ones_like(peak))
-            xn = F.layer_norm(xs, (d,), self._w(self.norm.weight), self._w(self.norm.bias), self.norm.eps)
-            q = F.linear(u0, self._w(self.wq.weight), self._w(self.wq.bias))  # (13)
-            k = F.linear(xn, self._w(self.wk.weight), self._w(self.wk.bias))  # (14)
+            xn = F.layer_norm(xs, (d,), self._w(self.norm.weight, cdt), self._w(self.norm.bias, cdt),
+                              self.norm.eps)
+            q = F.linear(u0, self._w(self.wq.weight, cdt), self._w(self.wq.bias, cdt))  # (13)
+            k = F.linear(xn, self._w(self.wk.weight, cdt), self._w(self.wk.bias, cdt))  # (14)
             q = q.reshape(b, 1, m, h).transpose(1, 2)  # (B, m, 1, h)
             k = k.reshape(b, n, m, h).transpose(1, 2)  # (B, m, N, h)
             v = xn.reshape(b, n, m, h).transpose(1, 2)  # values: LN(X), no W_V
@@ -148,7 +151,7 @@ class SimPool(nn.Module):
                 else:
                     z = (attn @ shifted.pow(self.gamma)).pow(1.0 / self.gamma)  # (17)
                 if self.beta is not None:
-                    z = z + self.beta.float()
+                    z = z + self.beta.to(cdt)
             pooled = z.transpose(1, 2).reshape(b, d)  # heads merged
         pooled = pooled.to(out_dtype)
         if not return_attention:
