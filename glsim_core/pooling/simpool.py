@@ -39,7 +39,9 @@ def fp32_region(device_type: str) -> contextlib.AbstractContextManager:
 
 
 class SimPool(nn.Module):
-    """SimPool: ``forward(x)`` with tokens (B, N, D) or a map (B, D, H, W) returns (B, D).
+    """SimPool: ``forward(x)`` with patch tokens (B, N, D) or a map (B, D, H, W) returns (B, D).
+
+    Pass patch tokens only (drop a ViT's CLS / register tokens first: SimPool replaces the CLS token).
 
     ``forward(x, return_attention=True)`` returns ``(pooled, attn)``: the attention map a (Eq. 15), (B, N) for tokens
     or (B, H, W) for maps (the mean over heads when ``num_heads > 1``). Maps are flattened as token h·W + w.
