@@ -73,9 +73,9 @@ def best_available_backbone(profile: Any = None, model: str | None = None, prefe
     """
     import timm
 
-    from . import backbones  # noqa: F401 - registers the small ViTs (and their configs)
     from ..paths import repo_root
     from ..profiles import get_profile
+    from . import backbones  # noqa: F401 - registers the small ViTs (and their configs)
 
     if prefer not in ("best", "random"):
         raise ValueError(f"prefer must be 'best' or 'random', got {prefer!r}")
