@@ -30,7 +30,7 @@ def _manual_forward(model, x, top_o=8):
     feats = enc.forward_features(x)  # (B, 1 + N, D), final-normed
     g, loc = feats[:, :1], feats[:, 1:]
     sim = F.cosine_similarity(g, loc, dim=-1)  # Eq. 1-2
-    rows = cols = 8
+    cols = 8
     p = 8
     crops = []
     for b in range(x.shape[0]):

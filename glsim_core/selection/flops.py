@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DFSM_METHODS", "PAPER_MODELS", "PAPER_IMG_SIZES", "ViTSpec", "vit_spec", "num_tokens",
+__all__ = ["DFSM_METHODS", "PAPER_MODELS", "PAPER_IMG_SIZES", "PAPER_TABLES", "compare_with_paper", "ViTSpec", "vit_spec", "num_tokens",
            "backbone_flops", "dfsm_flops", "dfsm_table", "paper_table", "format_mflops", "format_percent",
            "measured_dfsm_flops", "measured_backbone_flops", "time_dfsm", "cost_table", "add_cli"]
 
@@ -59,6 +59,41 @@ _OVERLAPPING = ("psm", "sacm")
 #: Which model each method belongs to (Table 1's header).
 METHOD_MODELS = {"psm": "TransFG", "rollout": "RAMS-Trans / DCAL / TPSKG", "maws": "FFVT", "sacm": "AF-Trans",
                  "gls": "GLSim"}
+
+
+# The numbers printed in GLSim Tables 1 (B-16), 7 (B-14) and 8 (T-16): per image size, MFLOPs then "% of Backbone"
+# for PSM, Rollout, MAWS, SACM, GLS.
+_PAPER_TEXT = {
+    "vit_base_patch16_224": """
+224  8.2e3 1.7e2 1.3e-1 1.4e1 4.5e-1 | 46.531 0.9833 0.0007 0.0795 0.0026
+448  6.2e5 1.1e4 5.3e-1 2.5e2 1.8e0  | 781.31 13.592 0.0007 0.3162 0.0023
+768  1.5e7 2.7e5 1.5e0  2.1e3 5.3e0  | 5065.4 91.152 0.0005 0.7072 0.0018
+1024 9.1e7 1.5e6 2.7e0  6.9e3 9.4e0  | 13674  228.84 0.0004 1.0487 0.0014""",
+    "vit_base_patch14_224": """
+224  2.7e4 3.8e2 1.7e-1 3.1e1 5.9e-1 | 117.51 1.6455 0.0007 0.1344 0.0025
+448  1.7e6 2.4e4 6.9e-1 5.0e2 2.4e0  | 1624.4 22.212 0.0006 0.4649 0.0022
+768  4.6e7 5.5e5 2.0e0  4.4e3 6.7e0  | 11362  134.39 0.0005 1.09   0.0017
+1024 2.7e8 3.3e6 3.6e0  1.4e4 1.2e1  | 27554  339.94 0.0004 1.4676 0.0013""",
+    "vit_tiny_patch16_224": """
+224  2.1e3 1.7e2 3.5e-2 2.6e0 1.1e-1 | 160.36 13.228 0.0027 0.2062 0.0089
+448  1.5e5 1.1e4 1.4e-1 4.7e1 4.5e-1 | 2130.8 147.35 0.0019 0.6485 0.0063
+768  3.8e6 2.7e5 4.1e-1 3.9e2 1.3e0  | 10037  720.95 0.0011 1.0537 0.0036
+1024 2.3e7 1.5e6 7.2e-1 1.3e3 2.4e0  | 22568  1509.0 0.0007 1.3015 0.0024""",
+}
+
+
+def _parse_paper(text: str) -> dict[int, dict[str, tuple[str, str]]]:
+    table = {}
+    for line in text.strip().splitlines():
+        left, right = line.split("|")
+        size, *mflops = left.split()
+        table[int(size)] = {m: (f"{f.split('e')[0]} × 10^{int(f.split('e')[1])}", p)
+                            for m, f, p in zip(DFSM_METHODS, mflops, right.split())}
+    return table
+
+
+#: model -> image size -> method -> (MFLOPs as printed, % of backbone as printed).
+PAPER_TABLES: dict[str, dict[int, dict[str, tuple[str, str]]]] = {m: _parse_paper(t) for m, t in _PAPER_TEXT.items()}
 
 
 @dataclass(frozen=True)
@@ -212,6 +247,23 @@ def paper_table(model: str = "vit_base_patch16_224", img_sizes: Iterable[int] = 
     return table
 
 
+def compare_with_paper(model: str = "vit_base_patch16_224"):
+    """Ours vs the paper's printed values for one of the paper's models: one row per (size, method), with
+    ``match`` True when both the MFLOPs and the percentage print identically."""
+    import pandas as pd
+
+    if model not in PAPER_TABLES:
+        raise ValueError(f"the paper has cost tables for {sorted(PAPER_TABLES)}, not {model!r}")
+    rows = []
+    for size, methods in PAPER_TABLES[model].items():
+        for method, (paper_f, paper_p) in methods.items():
+            c = dfsm_flops(method, model, size)
+            ours_f, ours_p = format_mflops(c["mflops"]), format_percent(c["percent"])
+            rows.append(dict(img_size=size, method=method, mflops=ours_f, paper_mflops=paper_f, percent=ours_p,
+                             paper_percent=paper_p, match=(ours_f, ours_p) == (paper_f, paper_p)))
+    return pd.DataFrame(rows)
+
+
 # ----------------------------------------------------------------------------------------- measured on our code
 def _random_attention(batch: int, heads: int, n: int, device: str | torch.device, generator=None) -> torch.Tensor:
     if torch.device(device).type == "meta":
@@ -278,12 +330,13 @@ def measured_backbone_flops(model: str = "vit_base_patch16_224", img_size: int =
 def time_dfsm(model: str | ViTSpec = "vit_base_patch16_224", img_sizes: Iterable[int] = PAPER_IMG_SIZES,
               methods: Iterable[str] = ("psm", "rollout", "maws", "gls"), repeats: int = 3, batch: int = 1,
               max_mflops: float = 2e4, max_memory_mb: float = 1024, device: str | torch.device = "cpu",
-              seed: int = 0, progress: bool = True):
+              seed: int = 0, num_threads: int | None = None, progress: bool = True):
     """Wall clock (median of ``repeats``, seconds) of this project's implementation of each mechanism.
 
     Random softmax attention maps / tokens of the analytic formula's sizes. Configurations whose analytic cost
     exceeds ``max_mflops`` or whose attention maps exceed ``max_memory_mb`` are skipped (``seconds`` NaN,
-    ``skipped`` says why) - PSM at 1024 px on ViT B-16 is 9e7 MFLOPs, days on a laptop CPU.
+    ``skipped`` says why) - PSM at 1024 px on ViT B-16 is 9e7 MFLOPs, hours on a laptop CPU. ``num_threads``:
+    torch CPU threads while timing (1 gives stable numbers on a shared machine; None keeps torch's setting).
     Returns a DataFrame: method, img_size, tokens, analytic mflops, seconds, skipped.
     """
     import pandas as pd
@@ -307,7 +360,9 @@ def time_dfsm(model: str | ViTSpec = "vit_base_patch16_224", img_sizes: Iterable
         else:
             args, _ = _inputs(method, s, int(size), device, batch, gen)
             fn = _implementation(method)
-            with torch.no_grad():
+            from ..metrics.timing import torch_threads
+
+            with torch.no_grad(), torch_threads(num_threads):
                 fn(*args)  # warm-up
                 times = []
                 for _ in range(max(1, repeats)):
