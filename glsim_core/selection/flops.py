@@ -45,9 +45,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DFSM_METHODS", "PAPER_MODELS", "PAPER_IMG_SIZES", "PAPER_TABLES", "compare_with_paper", "ViTSpec", "vit_spec", "num_tokens",
-           "backbone_flops", "dfsm_flops", "dfsm_table", "paper_table", "format_mflops", "format_percent",
-           "measured_dfsm_flops", "measured_backbone_flops", "time_dfsm", "cost_table", "add_cli"]
+__all__ = ["DFSM_METHODS", "PAPER_MODELS", "PAPER_IMG_SIZES", "PAPER_TABLES", "compare_with_paper", "ViTSpec",
+           "vit_spec", "num_tokens", "backbone_flops", "dfsm_flops", "dfsm_table", "paper_table", "format_mflops",
+           "format_percent", "measured_dfsm_flops", "measured_backbone_flops", "time_dfsm", "cost_table", "add_cli"]
 
 DFSM_METHODS = ("psm", "rollout", "maws", "sacm", "gls")
 #: The paper's three cost tables: model -> (label, table).
