@@ -128,6 +128,9 @@ def test_every_selector_drives_the_crop(selector, images):
     assert out.logits.shape == (3, 7) and out.scores.shape == (3, 64)
     if selector != "random":
         assert torch.allclose(out.scores, scores, atol=1e-6)
+        from glsim_core.selection import token_scores
+
+        assert torch.allclose(token_scores(model, images, selector), scores, atol=1e-6)  # any model, any mechanism
     from glsim_core.selection import select_boxes
 
     assert torch.equal(out.boxes, select_boxes(out.scores, 8, 8, 4, "reference"))
