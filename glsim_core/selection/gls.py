@@ -172,25 +172,26 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, size: int | Seque
     Equal (to float rounding) to ``F.interpolate(images[i:i+1, :, y0:y1, x0:x1], size, mode="bilinear",
     align_corners=align_corners)`` for every ``i`` (the release uses ``align_corners=True``), but as one
     ``grid_sample`` call for the whole batch (no Python loop): the source coordinate of every output pixel is
-    computed, in float64, exactly as ``F.interpolate`` computes it inside the crop, then shifted by the box origin
-    and normalised for ``grid_sample(align_corners=True)``. Coordinates never leave the box, so no pixel outside
-    it contributes. The only difference from the loop is the float32 rounding of the normalised coordinates
-    (about 1e-5 pixel at 224 px), which changes outputs by ~1e-5 times the local pixel difference.
+    computed (in float64, on the CPU) exactly as ``F.interpolate`` computes it inside the crop, then shifted by
+    the box origin and normalised for ``grid_sample(align_corners=True)``. Coordinates never leave the box, so no
+    pixel outside it contributes. The only difference from the loop is the float32 rounding of the normalised
+    coordinates (about 1e-5 pixel at 224 px), which changes outputs by ~1e-5 times the local pixel difference.
 
     Works on any device, under autocast (sampling runs in float32, or float64 for float64 input, with autocast
     off, and the result is cast back to the images' dtype) and with gradients w.r.t. ``images``.
     ``boxes``: (B, 4) int ``(x0, y0, x1, y1)``, half-open, as :func:`select_boxes` returns them.
     """
     out_h, out_w = _pair(size, "size")
-    boxes = _check_boxes(images, boxes)
+    _check_boxes(images, boxes)
     h, w = images.shape[-2:]
     dtype = torch.promote_types(images.dtype, torch.float32)
-    x0, y0, x1, y1 = boxes.unbind(1)
-    ys = _source_coords(y0, y1 - y0, out_h, align_corners)  # (B, out_h) source rows, float64
-    xs = _source_coords(x0, x1 - x0, out_w, align_corners)  # (B, out_w) source columns, float64
+    # coordinates in float64 on the CPU (tiny: B x (out_h + out_w); MPS has no float64), then to the device
+    x0, y0, x1, y1 = boxes.detach().to("cpu", torch.int64).unbind(1)
+    ys = _source_coords(y0, y1 - y0, out_h, align_corners)  # (B, out_h) source rows
+    xs = _source_coords(x0, x1 - x0, out_w, align_corners)  # (B, out_w) source columns
     # grid_sample(align_corners=True) maps -1 / +1 to the centres of the first / last pixel.
-    gy = (ys * (2.0 / max(h - 1, 1)) - 1.0).to(dtype)
-    gx = (xs * (2.0 / max(w - 1, 1)) - 1.0).to(dtype)
+    gy = (ys * (2.0 / max(h - 1, 1)) - 1.0).to(dtype).to(images.device)
+    gx = (xs * (2.0 / max(w - 1, 1)) - 1.0).to(dtype).to(images.device)
     grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)  # (B, out_h, out_w, 2)
     with torch.autocast(device_type=images.device.type, enabled=False):
         out = F.grid_sample(images.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=True)
