@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "env": "glsim_core.cli:add_env",
     "run": "glsim_core.cli:add_run",
     "notebooks": "glsim_core.cli:add_notebooks",
+    "flops": "glsim_core.selection.flops:add_cli",
 }
 
 
