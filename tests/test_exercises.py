@@ -81,7 +81,7 @@ def test_a_stub_gets_a_not_implemented_verdict_without_traceback(name, capsys):
     out = capsys.readouterr().out
     assert result.status == "not_implemented" and not result.passed
     assert result.message == ex.STUB_MESSAGE
-    assert all(c.status == "skipped" for c in result.cases)
+    assert all(c.status == "not_implemented" for c in result.cases)
     assert "not implemented yet" in out and "Traceback" not in out
     assert ex.summary()[name]["status"] == "not_implemented"
 
@@ -186,6 +186,21 @@ def test_passing_a_result_instead_of_the_function_gets_a_friendly_verdict(capsys
     out = capsys.readouterr().out
     assert result.status == "failed" and "without calling it" in result.cases[0].hint
     assert "Traceback" not in out
+
+
+def test_a_partly_written_namespace_reports_what_passes_and_what_is_missing(capsys):
+    result = ex.check_pooling_configs({**CONFIGS, "make_lse": stub})
+    out = capsys.readouterr().out
+    assert result.status == "not_implemented" and result.message == ex.STUB_MESSAGE
+    assert [c.status for c in result.cases] == ["passed"] * 4 + ["not_implemented"] * 2
+    assert "4 of 6 hidden cases pass so far" in out and "`stub` raised NotImplementedError" in out
+
+
+def test_a_stub_beside_a_wrong_answer_is_a_failure(capsys):
+    result = ex.check_pooling_configs({**CONFIGS, "make_gap": lambda: None, "make_lse": stub})
+    capsys.readouterr()
+    assert result.status == "failed"
+    assert [c.status for c in result.cases] == ["failed"] + ["passed"] * 3 + ["not_implemented"] * 2
 
 
 def test_a_missing_part_of_a_namespace_fails_its_cases_only(capsys):

@@ -4,7 +4,8 @@ A check is a list of :class:`Case` objects run against the student's function (o
 case calls the student's code through :func:`call`, compares with the core's reference through :func:`compare`
 (or raises :class:`Mismatch` itself), and never lets a traceback reach the student:
 
-* a stub that raises ``NotImplementedError`` ends the check with a "not implemented yet" verdict;
+* a stub that raises ``NotImplementedError`` gives a "not implemented yet" verdict (with the cases that already
+  pass, when only part of a namespace is written);
 * any other exception in the student's code becomes a failed case that names the exception, the case, and the line
   of the student's code it came from;
 * a wrong answer becomes a failed case with the expected and the received values *summarised* (shape, dtype,
@@ -64,7 +65,8 @@ class StudentError(Exception):
 # ---------------------------------------------------------------------------------------------------- results
 @dataclass
 class CaseResult:
-    """One hidden case: ``status`` is "passed", "failed", "error" (the student's code raised) or "skipped"."""
+    """One hidden case: ``status`` is "passed", "failed", "error" (the student's code raised) or
+    "not_implemented" (it raised ``NotImplementedError``: the stub is still there)."""
 
     name: str
     status: str
@@ -82,8 +84,9 @@ class CaseResult:
 class CheckResult:
     """The outcome of one ``check_<name>`` call.
 
-    ``status``: "passed" (every case passed), "failed" (some case failed or raised), or "not_implemented" (the
-    student's code still raises ``NotImplementedError``; ``message`` holds its message).
+    ``status``: "passed" (every case passed), "failed" (some case failed or raised), or "not_implemented" (no
+    case failed, but the student's code still raises ``NotImplementedError`` in some; ``message`` holds its
+    message).
     """
 
     exercise: str
@@ -374,17 +377,22 @@ def _format(result: CheckResult, student: str) -> str:
     n = len(result.cases)
     title = f"{result.exercise} ({result.title})"
     if result.status == "not_implemented":
-        return (f"{_ICONS['not_implemented']} {title}: not implemented yet — `{student}` raised "
-                f"NotImplementedError({result.message!r}).\n"
-                f"   Replace the `raise NotImplementedError` line with your code, run that cell, then run this check "
-                f"again.")
-    if result.status == "passed":
+        raised = f"{student} raised NotImplementedError({result.message!r})"
+        if result.n_passed == 0:
+            return (f"{_ICONS['not_implemented']} {title}: not implemented yet — {raised}.\n"
+                    f"   Replace the `raise NotImplementedError` line with your code, run that cell, then run this "
+                    f"check again.")
+        lines = [f"{_ICONS['not_implemented']} {title}: {result.n_passed} of {n} hidden cases pass so far; not "
+                 f"implemented yet: {raised}."]
+    elif result.status == "passed":
         return f"{_ICONS['passed']} {title}: all {n} hidden cases passed. Well done!"
-    lines = [f"{_ICONS['failed']} {title}: {result.n_passed} of {n} hidden cases passed."]
+    else:
+        lines = [f"{_ICONS['failed']} {title}: {result.n_passed} of {n} hidden cases passed."]
     detailed = 0
     for i, c in enumerate(result.cases, start=1):
-        mark = {"passed": "✓", "failed": "✗", "error": "✗", "skipped": "·"}[c.status]
-        lines.append(f"   {mark} case {i}: {c.name}" + (" (not run)" if c.status == "skipped" else ""))
+        mark = {"passed": "✓", "failed": "✗", "error": "✗", "not_implemented": "⏳", "skipped": "·"}[c.status]
+        note = {"skipped": " (not run)", "not_implemented": " (not implemented yet)"}.get(c.status, "")
+        lines.append(f"   {mark} case {i}: {c.name}{note}")
         if c.status in ("failed", "error") and detailed < _MAX_DETAILED:
             detailed += 1
             if c.status == "error":
@@ -414,16 +422,14 @@ def run_check(exercise: str, title: str, student: Any, cases: Sequence[Case], *,
                                    "Pass the function itself, without calling it: check_x(my_function), "
                                    "not check_x(my_function(...)).")]
     else:
-        for i, case in enumerate(cases):
+        raised: dict[str, str] = {}  # functions that raised NotImplementedError -> their message
+        for case in cases:
             try:
                 case.run(student)
             except NotImplementedYet as exc:
-                result.status = "not_implemented"
-                result.message = exc.message
-                student_name = exc.func
-                result.cases.append(CaseResult(case.name, "skipped"))
-                result.cases.extend(CaseResult(c.name, "skipped") for c in cases[i + 1:])
-                break
+                raised.setdefault(exc.func, exc.message)
+                result.cases.append(CaseResult(case.name, "not_implemented", error=f"`{exc.func}` raised "
+                                               f"NotImplementedError({exc.message!r})"))
             except StudentError as exc:
                 where = f"\n       at {exc.where}" if exc.where else ""
                 result.cases.append(CaseResult(case.name, "error", error=f"{type(exc.exc).__name__}: "
@@ -438,8 +444,15 @@ def run_check(exercise: str, title: str, student: Any, cases: Sequence[Case], *,
                                                "Check the type and shape of what your function returns."))
             else:
                 result.cases.append(CaseResult(case.name, "passed"))
-        if result.status != "not_implemented" and not all(c.passed for c in result.cases):
+        statuses = {c.status for c in result.cases}
+        if statuses & {"failed", "error"}:
             result.status = "failed"
+        elif "not_implemented" in statuses:
+            result.status = "not_implemented"
+            result.message = next(iter(raised.values()))
+            student_name = ", ".join(f"`{name}`" for name in raised)
+        if raised and result.status == "failed":
+            result.message = next(iter(raised.values()))
     result.verdict = _format(result, student_name)
     _LATEST[exercise] = result
     if not quiet:
