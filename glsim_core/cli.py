@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "run": "glsim_core.cli:add_run",
     "notebooks": "glsim_core.cli:add_notebooks",
     "flops": "glsim_core.selection.flops:add_cli",
+    "exercises": "glsim_core.exercises.generate:add_cli",
 }
 
 
