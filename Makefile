@@ -10,7 +10,7 @@ NOTEBOOKS = $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Tests and the cpu profile never touch the network.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: install run test lint lab notebooks index lock clean
+.PHONY: install run test lint lab notebooks index exercises lock clean
 
 # Create the virtual environment if missing and install the package with the exact versions CI passed with.
 # The constraints pin a torch/torchvision pair from the registry, so pip never settles on a local torch wheel
@@ -45,6 +45,10 @@ notebooks: install
 ## regenerate the table of contents in README.md and notebooks/00_index.ipynb
 index: install
 	$(PY) -m glsim_core notebooks index
+
+## regenerate the student exercise notebooks (and their tables) from notebooks/exercises/solutions/
+exercises: install
+	$(PY) -m glsim_core exercises generate
 
 ## record the exact versions of the current environment (after a green `make test`)
 lock: install

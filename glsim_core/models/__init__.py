@@ -14,6 +14,7 @@ from torch import nn
 
 from . import backbones  # noqa: F401 - registers the small ViTs
 from .backbones import forward_tokens, num_prefix_tokens, patch_grid, record_attention
+from .pretrained import BackboneWeights, best_available_backbone
 
 # Optional modules that register more names; each lands with its issue.
 for _mod in ("glsim_core.models.glsim",):
@@ -23,7 +24,8 @@ for _mod in ("glsim_core.models.glsim",):
         if _exc.name != _mod:
             raise
 
-__all__ = ["create_model", "forward_tokens", "num_prefix_tokens", "patch_grid", "record_attention"]
+__all__ = ["BackboneWeights", "best_available_backbone", "create_model", "forward_tokens", "num_prefix_tokens",
+           "patch_grid", "record_attention"]
 
 
 def create_model(name: str, pretrained: bool = False, pooling: str | None = None, **kwargs: Any) -> nn.Module:

@@ -1,0 +1,305 @@
+"""Checks for the SimPool exercises (notebooks 01 and 02): f_α, GAP / GeM / LSE as framework configurations,
+SimPool's forward pass, and γ against the sharpness of the pooling.
+
+References: :class:`glsim_core.pooling.FAlpha` (Eq. 8), :class:`~glsim_core.pooling.PoolingProcess` and
+:func:`~glsim_core.pooling.pool` (Table 1), :class:`~glsim_core.pooling.SimPool` (Eq. 12–17).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from ..pooling import FAlpha, PoolingProcess, PoolingResult, SimPool, pool
+from .grading import Case, CheckResult, Mismatch, call, compare, get_part, run_check
+
+__all__ = ["check_f_alpha", "check_pooling_configs", "check_simpool_forward", "check_gamma_sharpness"]
+
+_F64 = torch.float64
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------------------------------------------ f_alpha
+def _power_mean_inputs(seed: int, b: int = 2, p: int = 6, n: int = 5, k: int = 1, weights: str = "uniform"):
+    g = _gen(seed)
+    v = torch.rand(b, p, n, generator=g, dtype=_F64) * 3 + 0.1
+    if weights == "uniform":
+        a = torch.full((b, p, k), 1.0 / p, dtype=_F64)
+    elif weights == "softmax":
+        a = torch.randn(b, p, k, generator=g, dtype=_F64).softmax(dim=1)
+    else:  # some zero weights: a 0/1 mask normalised per column
+        mask = (torch.rand(b, p, k, generator=g) > 0.5).to(_F64)
+        mask[:, 0] = 1.0
+        a = mask / mask.sum(1, keepdim=True)
+    return v, a
+
+
+def check_f_alpha(weighted_power_mean, *, quiet: bool = False) -> CheckResult:
+    """Exercise ``f_alpha``: ``weighted_power_mean(v, a, alpha)`` returns Z = f_α⁻¹(Aᵀ f_α(V)) (Eq. 5 with Eq. 8)
+    for V (B, p, n) ≥ 0 and weights A (B, p, k) → (B, k, n), including the limits α = ±∞."""
+
+    def case(alpha: float, seed: int, hint: str, **kw):
+        def run(fn):
+            v, a = _power_mean_inputs(seed, **kw)
+            expected = FAlpha(alpha)(v, a)
+            got = call(fn, v.clone(), a.clone(), alpha)
+            mistakes = {}
+            if math.isfinite(alpha) and alpha not in (1.0, -1.0):
+                mistakes["f_α with the sign of α flipped"] = (
+                    FAlpha(-alpha)(v, a), "Re-read the exponent of Eq. 8: which sign does α enter it with?")
+            if math.isfinite(alpha):
+                mistakes["the unweighted mean"] = (
+                    FAlpha(alpha)(v, torch.full_like(a, 1.0 / a.shape[1])),
+                    "The weights A must enter the mean: each column of A weighs the p locations.")
+            compare(got, expected, what="Z", rtol=1e-6, atol=1e-9, hint=hint, mistakes=mistakes)
+        return run
+
+    cases = [
+        Case("α = −1: the arithmetic mean (uniform weights)",
+             case(-1.0, 1, "At α = −1 Eq. 5 must give the plain (weighted) average of V.")),
+        Case("α = −3: the quadratic mean (RMS)",
+             case(-3.0, 2, "Eq. 8 gives the exponent γ as a function of α; Eq. 5 applies f, averages, inverts f.")),
+        Case("α = 3: the harmonic mean", case(3.0, 3, "A negative exponent is fine for V > 0: check f_α⁻¹.")),
+        Case("α = 1: the geometric mean",
+             case(1.0, 4, "Eq. 8 treats α = 1 separately. Why can the general case not be used there, and what is "
+                          "the inverse of the function used instead?")),
+        Case("α = 0.5, softmax weights, k = 2 queries",
+             case(0.5, 5, "Each of the k columns of A weighs the p locations: Z is (B, k, n).", k=2,
+                  weights="softmax")),
+        Case("α = −∞: the maximum over the locations",
+             case(-math.inf, 6, "No power can be computed at α = ±∞: treat the limit separately (notebook 01 §3).")),
+        Case("α = +∞: the minimum over the locations",
+             case(math.inf, 7, "No power can be computed at α = ±∞: treat the limit separately (notebook 01 §3).")),
+        Case("α = −∞ with zero weights: only locations with positive weight count",
+             case(-math.inf, 8, "A location with weight 0 takes no part in the mean, so it takes no part in its "
+                                "limit either: the maximum runs over the locations with a > 0, per query.",
+                  k=2, weights="mask")),
+    ]
+    return run_check("f_alpha", "Eq. 8: the pooling function f_α", weighted_power_mean, cases, quiet=quiet)
+
+
+# ------------------------------------------------------------------------------------------------ pooling configs
+def _pooled(process: Any, x: torch.Tensor, name: str) -> torch.Tensor:
+    out = call(process, x)
+    if isinstance(out, PoolingResult):
+        return out.u
+    if isinstance(out, tuple) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    return out
+
+
+def _build(ns: Any, maker: str, *args) -> PoolingProcess:
+    fn = get_part(ns, maker)
+    process = call(fn, *args)
+    if not isinstance(process, PoolingProcess):
+        raise Mismatch(f"`{maker}({', '.join(map(str, args))})` to return a PoolingProcess",
+                       "None" if process is None else f"a {type(process).__name__}",
+                       "Build it with glsim_core.pooling.PoolingProcess(...): the exercise is to choose the "
+                       "framework's components (U⁰, s, h, f, ...), not to write the pooling by hand.")
+    return process
+
+
+def _tokens(seed: int, b: int = 2, p: int = 49, d: int = 8, positive: bool = True) -> torch.Tensor:
+    g = _gen(seed)
+    x = torch.randn(b, p, d, generator=g, dtype=_F64)
+    return x.abs() + 0.05 if positive else x
+
+
+def check_pooling_configs(namespace, *, quiet: bool = False) -> CheckResult:
+    """Exercise ``pooling_configs``: ``make_gap()``, ``make_gem(p)`` and ``make_lse(r)`` each return a
+    :class:`~glsim_core.pooling.PoolingProcess` equal to GAP, GeM (fixed p) and LSE (fixed r) of Table 1.
+
+    Pass a dict (``dict(make_gap=make_gap, ...)`` or ``globals()``) or any object with those attributes."""
+
+    def gap_case(ns):
+        x = _tokens(11)
+        got = _pooled(_build(ns, "make_gap"), x, "make_gap")
+        expected = pool("gap")(x)
+        compare(got, expected, what="pooled U", rtol=1e-9, allow_shapes=[(x.shape[0], 1, x.shape[2])],
+                hint="GAP gives every location the same weight and averages (Table 1, first row).",
+                mistakes={"the sum over locations": (x.sum(1), "Your weights add up to p, not to one: which "
+                                                                "attention h gives the uniform weights 1_p/p?")})
+
+    def gem_case(p: float, seed: int):
+        def run(ns):
+            x = _tokens(seed)
+            got = _pooled(_build(ns, "make_gem", p), x, "make_gem")
+            expected = pool("gem", p=p, learnable=False)(x)
+            wrong = PoolingProcess(init=None, similarity=None, attention="uniform", f=FAlpha(alpha=p))(x).u[:, 0]
+            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=[(x.shape[0], 1, x.shape[2])],
+                    hint="GeM is f_α with uniform weights; its exponent p is γ of Eq. 8.",
+                    mistakes={"f_α with α = p": (wrong, "You passed p as α. GeM's exponent p is γ: "
+                                                        "FAlpha takes either alpha= or gamma=.")})
+        return run
+
+    def lse_case(r: float, seed: int):
+        def run(ns):
+            x = _tokens(seed, positive=False)
+            got = _pooled(_build(ns, "make_lse", r), x, "make_lse")
+            expected = pool("lse", r=r, learnable=False)(x)
+            p = x.shape[1]
+            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=[(x.shape[0], 1, x.shape[2])],
+                    hint="LSE is the framework with uniform weights and the pooling function e^{rx} "
+                         "(glsim_core.pooling.Exp).",
+                    mistakes={"LSE with weights 1_p": (expected + math.log(p) / r,
+                                                       "Every value is off by the same constant: are your weights "
+                                                       "1_p/p (an average) or 1_p (a sum)?")})
+        return run
+
+    cases = [
+        Case("make_gap(): GAP of 2 × 49 tokens, d = 8", gap_case),
+        Case("make_gem(3.0): GeM with p = 3", gem_case(3.0, 12)),
+        Case("make_gem(1.0): GeM with p = 1 is GAP", gem_case(1.0, 13)),
+        Case("make_gem(10.0): GeM with p = 10 leans towards max pooling", gem_case(10.0, 14)),
+        Case("make_lse(1.0): LSE with r = 1", lse_case(1.0, 15)),
+        Case("make_lse(5.0): LSE with r = 5 on features with negative values", lse_case(5.0, 16)),
+    ]
+    return run_check("pooling_configs", "GAP, GeM and LSE as configurations of the framework", namespace, cases,
+                     expects="namespace", quiet=quiet)
+
+
+# ------------------------------------------------------------------------------------------------ SimPool forward
+def _simpool(d: int, gamma: float | None, seed: int) -> SimPool:
+    torch.manual_seed(seed)
+    sp = SimPool(d, gamma=gamma).to(_F64)
+    g = _gen(seed)
+    with torch.no_grad():
+        sp.norm.weight.copy_(torch.rand(d, generator=g, dtype=_F64) + 0.5)
+        sp.norm.bias.copy_(torch.randn(d, generator=g, dtype=_F64) * 0.1)
+    return sp.requires_grad_(False).eval()
+
+
+def _split_output(out: Any) -> tuple[Any, Any]:
+    if isinstance(out, (tuple, list)) and len(out) == 2:
+        return out[0], out[1]
+    raise Mismatch("a pair (pooled u of shape (B, D), attention a of shape (B, N))",
+                   "None" if out is None else (f"a {type(out).__name__}" if not isinstance(out, torch.Tensor)
+                                               else f"a single tensor of shape {tuple(out.shape)}"),
+                   "Return both: `return u, a`.")
+
+
+def _query_from_normed(sp: SimPool, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A known mistake: the attention with the query seeded by the GAP of LN(X) instead of the raw X."""
+    xn = sp.norm(x)
+    q = sp.wq(xn.mean(1, keepdim=True))
+    a = ((q @ sp.wk(xn).transpose(1, 2)) * sp.scale).softmax(-1)[:, 0]
+    return a
+
+
+def check_simpool_forward(simpool_forward, *, quiet: bool = False) -> CheckResult:
+    """Exercise ``simpool_forward``: ``simpool_forward(sp, x)`` returns ``(u, a)`` for tokens x (B, N, D), using the
+    parameters of a single-head :class:`~glsim_core.pooling.SimPool` ``sp`` (``sp.norm``, ``sp.wq``, ``sp.wk``,
+    ``sp.gamma``, ``sp.eps``): u (B, D) as in Eq. 12–17, a (B, N) the attention of Eq. 15."""
+    d = 8
+
+    def tokens(seed: int, b: int = 2, n: int = 16, spread: bool = False) -> torch.Tensor:
+        g = _gen(seed)
+        x = torch.randn(b, n, d, generator=g, dtype=_F64) * 1.5 + 0.7
+        if spread:  # images with very different ranges: the minimum of one image is not the batch's
+            x = x * torch.tensor([0.5, 4.0, 1.0][:b], dtype=_F64).view(b, 1, 1) + torch.tensor(
+                [2.0, -3.0, 0.0][:b], dtype=_F64).view(b, 1, 1)
+        return x
+
+    def run_case(gamma, seed, check: str, b: int = 2, spread: bool = False):
+        def run(fn):
+            sp = _simpool(d, gamma, seed)
+            x = tokens(seed, b=b, spread=spread)
+            exp_u, exp_a = sp(x, return_attention=True)
+            u, a = _split_output(call(fn, sp, x.clone()))
+            shape_hint = ("Keep the batch dimension, also for B = 1 (the release squeezes it; Eq. 12–17 and this "
+                          "repository do not)." if b == 1 else "")
+            if check in ("a", "both"):
+                compare(a, exp_a, what="attention a", rtol=1e-6, atol=1e-10,
+                        allow_shapes=[(b, 1, x.shape[1])],
+                        hint=shape_hint or "Eq. 15: the query comes from Eq. 12–13, the keys from Eq. 14, the "
+                                           "softmax runs over the N locations with the scaling of the notebook.",
+                        mistakes={"a query seeded with the GAP of LN(X)": (
+                            _query_from_normed(sp, x), "Eq. 12 seeds the query with the GAP of the raw features "
+                                                       "X; only the keys and values see the LayerNorm.")})
+            if check in ("u", "both"):
+                mistakes = {}
+                if gamma is not None:
+                    batch = SimPool(d, gamma=gamma, min_over="batch").to(_F64)
+                    batch.load_state_dict(sp.state_dict())
+                    mistakes["the minimum over the whole batch (the release's rule)"] = (
+                        batch(x), "Eq. 16 takes the minimum over the elements of one image's LN(X), so that an "
+                                  "image's descriptor does not depend on the other images of its batch.")
+                else:
+                    shifted = SimPool(d, gamma=1.0).to(_F64)
+                    shifted.load_state_dict(sp.state_dict())
+                    mistakes["a shifted weighted mean"] = (
+                        shifted(x), "Without γ SimPool pools LN(X) itself: the shift of Eq. 16 is only needed "
+                                    "for the power of Eq. 17.")
+                compare(u, exp_u, what="pooled u", rtol=1e-6, atol=1e-10, mistakes=mistakes,
+                        hint=shape_hint or "Eq. 16–17: values from the LayerNorm'd features, shifted to be "
+                                           "positive, then the weighted power mean with exponent γ.")
+        return run
+
+    cases = [
+        Case("γ = 2: the attention a (Eq. 12–15)", run_case(2.0, 21, "a")),
+        Case("γ = 2: the pooled vector u (Eq. 16–17)", run_case(2.0, 22, "u")),
+        Case("γ = 1.25 (the paper's default for transformers)", run_case(1.25, 23, "both")),
+        Case("γ = None: a weighted average of LN(X), no shift", run_case(None, 24, "both")),
+        Case("images with different ranges: the minimum is per image", run_case(2.0, 25, "both", b=3,
+                                                                                 spread=True)),
+        Case("one image (B = 1) keeps its batch dimension", run_case(1.25, 26, "both", b=1)),
+    ]
+    return run_check("simpool_forward", "SimPool's forward pass, Eq. 12–17", simpool_forward, cases, quiet=quiet)
+
+
+# ------------------------------------------------------------------------------------------------ γ vs sharpness
+def reference_shares(v: torch.Tensor, a: torch.Tensor, gamma: float) -> torch.Tensor:
+    """The share of each location in each pooled channel, v_jc ∂u_c/∂v_jc / u_c, by autograd through the core's
+    f_α pooling (the reference of :func:`check_gamma_sharpness`)."""
+    v = v.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        u = FAlpha(gamma=gamma)(v, a.detach().unsqueeze(-1))  # (B, 1, D)
+        (grad,) = torch.autograd.grad(u.sum(), v)
+    return (v * grad / u).detach()
+
+
+def check_gamma_sharpness(pooling_shares, *, quiet: bool = False) -> CheckResult:
+    """Exercise ``gamma_sharpness``: ``pooling_shares(v, a, gamma)`` returns, for values v (B, N, D) > 0 and an
+    attention a (B, N), the share w (B, N, D) of each location j in each channel c of SimPool's
+    u_c = (Σ_j a_j v_jc^γ)^{1/γ} (Eq. 17): w_jc = v_jc · ∂u_c/∂v_jc / u_c (the shares sum to one over j)."""
+
+    def run_case(gamma: float, seed: int, b: int = 2, n: int = 12, dim: int = 6):
+        def run(fn):
+            g = _gen(seed)
+            v = torch.rand(b, n, dim, generator=g, dtype=_F64) * 2.9 + 0.1
+            a = torch.randn(b, n, generator=g, dtype=_F64).mul(1.5).softmax(-1)
+            expected = reference_shares(v, a, gamma)
+            got = call(fn, v.clone(), a.clone(), gamma)
+            with torch.enable_grad():
+                vv = v.clone().requires_grad_(True)
+                (gradient,) = torch.autograd.grad(FAlpha(gamma=gamma)(vv, a.unsqueeze(-1)).sum(), vv)
+            compare(got, expected, what="shares w", rtol=1e-6, atol=1e-10,
+                    hint="The share of location j in u_c is v_jc ∂u_c/∂v_jc / u_c: differentiate Eq. 17 by hand, "
+                         "or let torch.autograd.grad do it. Each channel's shares sum to one over the locations.",
+                    mistakes={"the gradient ∂u_c/∂v_jc itself": (
+                        gradient, "That is the derivative only: multiply by v_jc and divide by u_c to get a share "
+                                  "(then each channel's shares sum to one)."),
+                        "the attention a": (a.unsqueeze(-1).expand_as(v),
+                                            "The shares depend on the values too (unless γ = 0): differentiate "
+                                            "Eq. 17 with respect to v_jc.")})
+        return run
+
+    cases = [
+        Case("γ = 1: the a-weighted mean", run_case(1.0, 31)),
+        Case("γ = 2 (the paper's default for CNNs)", run_case(2.0, 32)),
+        Case("γ = 0.5", run_case(0.5, 33)),
+        Case("γ = 25, a batch of 3: one location takes over", run_case(25.0, 34, b=3)),
+    ]
+    return run_check("gamma_sharpness", "γ against the sharpness of SimPool's pooling", pooling_shares, cases,
+                     quiet=quiet)
+
+
+def share_entropy(w: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of the shares over the locations, per sample and channel: (B, N, D) -> (B, D)."""
+    return -(w * w.clamp_min(1e-300).log()).sum(1)
+

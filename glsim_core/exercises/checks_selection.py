@@ -1,0 +1,327 @@
+"""Checks for the GLSim exercises (notebooks 03 and 05): GLS scores, the enclosing box, the box-rule ablation,
+attention rollout, and the FLOPs of a discriminative feature selection mechanism (Table 1).
+
+References: :func:`glsim_core.selection.global_local_similarity` (Eq. 1–2), :func:`~glsim_core.selection.select_boxes`
+and :func:`~glsim_core.selection.top_o_indices`, :func:`~glsim_core.selection.attention_rollout`,
+:func:`~glsim_core.selection.dfsm_flops` (Tables 1, 7, 8).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..selection import attention_rollout, dfsm_flops, global_local_similarity, select_boxes, top_o_indices
+from ..selection.flops import ViTSpec, format_mflops
+from .grading import Case, CheckResult, Mismatch, call, compare, compare_exact, run_check
+
+__all__ = ["check_gls", "check_enclosing_box", "check_box_rule_ablation", "check_attention_rollout",
+           "check_dfsm_flops", "selected_inside_reference"]
+
+_F64 = torch.float64
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------------------------------------------ GLS
+def check_gls(gls_scores, *, quiet: bool = False) -> CheckResult:
+    """Exercise ``gls``: ``gls_scores(tokens, num_prefix_tokens)`` returns the (B, N) cosine similarity between the
+    CLS token ``tokens[:, 0]`` and each patch token (GLSim Eq. 1–2); the patch tokens follow the
+    ``num_prefix_tokens`` prefix tokens (CLS, then any register tokens)."""
+
+    def run_case(seed: int, b: int = 1, n: int = 16, d: int = 8, prefix: int = 1, offset: float = 0.0,
+                 rescale: bool = False):
+        def run(fn):
+            g = _gen(seed)
+            tokens = torch.randn(b, prefix + n, d, generator=g, dtype=_F64) + offset
+            if rescale:
+                tokens = tokens * (torch.rand(b, prefix + n, 1, generator=g, dtype=_F64) * 100 + 0.01)
+            expected = global_local_similarity(tokens, "cosine", prefix)
+            got = call(fn, tokens.clone(), prefix)
+            dot = torch.einsum("bd,bnd->bn", tokens[:, 0], tokens[:, prefix:])
+            hint = "Eq. 1–2 compares the global token f⁰ with each local token fⁱ by their angle."
+            if isinstance(got, torch.Tensor) and got.ndim == 2 and got.shape[1] == n + prefix - 1 and prefix > 1:
+                raise Mismatch(f"scores: tensor of shape {tuple(expected.shape)}",
+                               f"scores: tensor of shape {tuple(got.shape)}",
+                               "The patch tokens start after all num_prefix_tokens prefix tokens (the CLS token "
+                               "first, then the register tokens): registers are not patches.")
+            compare(got, expected, what="scores", rtol=1e-5, atol=1e-7, hint=hint,
+                    mistakes={"the plain dot product": (dot, "A dot product depends on the lengths of the vectors; "
+                                                             "Eq. 1–2 divides them out.")})
+        return run
+
+    cases = [
+        Case("one image: CLS + 16 patch tokens, D = 8", run_case(41)),
+        Case("a batch of 3 images", run_case(42, b=3)),
+        Case("tokens far from the origin (mean 3)", run_case(43, b=2, offset=3.0)),
+        Case("tokens of very different lengths (scores must not change)", run_case(44, b=2, rescale=True)),
+        Case("4 register tokens after the CLS token (num_prefix_tokens = 5)", run_case(45, b=2, prefix=5)),
+    ]
+    return run_check("gls", "global-local similarity, GLSim Eq. 1–2", gls_scores, cases, quiet=quiet)
+
+
+# ------------------------------------------------------------------------------------------------------ boxes
+def _scores_selecting(cells: list[tuple[int, int]], grid: tuple[int, int]) -> torch.Tensor:
+    s = torch.zeros(1, grid[0] * grid[1], dtype=_F64)
+    for rank, (r, c) in enumerate(cells):
+        s[0, r * grid[1] + c] = 10.0 - rank
+    return s
+
+
+def _boxes_text(b) -> str:
+    t = torch.as_tensor(b)
+    if t.ndim == 2 and t.shape[1] == 4:
+        rows = t.tolist()
+        shown = ", ".join(str([int(v) if float(v).is_integer() else round(float(v), 3) for v in r]) for r in rows[:2])
+        more = f" (+{len(rows) - 2} more)" if len(rows) > 2 else ""
+        return f"{len(rows)} box{'es' if len(rows) != 1 else ''} (x0, y0, x1, y1): {shown}{more}"
+    return f"a tensor of shape {tuple(t.shape)}"
+
+
+def _transposed_boxes(scores: torch.Tensor, grid: tuple[int, int], patch: int, top_o: int) -> torch.Tensor:
+    """A known mistake: token i at row i // rows, column i % rows (the grid's sides swapped)."""
+    rows, _ = grid
+    idx = top_o_indices(scores, top_o)
+    r, c = idx // rows, idx % rows
+    return torch.stack([c.amin(1) * patch, r.amin(1) * patch, (c.amax(1) + 1) * patch, (r.amax(1) + 1) * patch], 1)
+
+
+def check_enclosing_box(enclosing_box, *, quiet: bool = False) -> CheckResult:
+    """Exercise ``enclosing_box``: ``enclosing_box(scores, grid_size, patch_size, top_o)`` returns (B, 4) integer
+    pixel boxes ``(x0, y0, x1, y1)``, half-open, enclosing the top-O tokens of ``scores`` (B, N) on a
+    ``grid_size = (rows, cols)`` grid of ``patch_size``-pixel patches (GLSim §3.2, Figure 1); ties between equal
+    scores go to the lower token index."""
+
+    def run_case(make_scores, grid: tuple[int, int], patch: int, top_o: int, hint: str = ""):
+        def run(fn):
+            scores = make_scores()
+            expected = select_boxes(scores, grid, patch, top_o, "paper")
+            got = call(fn, scores.clone(), grid, patch, top_o)
+            mistakes = {
+                "the release's box rule": (select_boxes(scores, grid, patch, top_o, "reference"),
+                                           "The release drops the last selected row and column; the paper's "
+                                           "rectangle *encloses* every selected token (notebook 03 §4 and §7)."),
+                "boxes written (y0, x0, y1, x1)": (expected[:, [1, 0, 3, 2]],
+                                                   "x runs along the columns and y along the rows: the order is "
+                                                   "(x0, y0, x1, y1)."),
+            }
+            if grid[0] != grid[1]:
+                mistakes["a grid read with its sides swapped"] = (
+                    _transposed_boxes(scores, grid, patch, top_o),
+                    "timm flattens the grid row by row: how many tokens does one row hold?")
+            compare_exact(got, expected, what="boxes", show=_boxes_text, mistakes=mistakes,
+                          hint=hint or "Find the rows and columns of the top-O tokens, then the smallest "
+                                       "half-open pixel rectangle that contains all their patches.")
+        return run
+
+    def rand(seed: int, b: int, n: int):
+        return lambda: torch.rand(b, n, generator=_gen(seed), dtype=_F64)
+
+    cases = [
+        Case("one selected token (O = 1), 14 × 14 grid, P = 16", run_case(rand(51, 2, 196), (14, 14), 16, 1)),
+        Case("tokens (3, 4) and (5, 6) of a 14 × 14 grid, O = 2",
+             run_case(lambda: _scores_selecting([(3, 4), (5, 6)], (14, 14)), (14, 14), 16, 2)),
+        Case("tokens (13, 13), (13, 12), (12, 13): the image's corner, O = 3",
+             run_case(lambda: _scores_selecting([(13, 13), (13, 12), (12, 13)], (14, 14)), (14, 14), 16, 3,
+                      hint="The box may reach the image's edge: 14 patches of 16 px end at pixel 224.")),
+        Case("a 4 × 6 grid (rows ≠ cols), P = 8, O = 3",
+             run_case(lambda: _scores_selecting([(1, 5), (3, 2), (2, 4)], (4, 6)), (4, 6), 8, 3)),
+        Case("ties: equal scores go to the lower token index",
+             run_case(lambda: torch.zeros(1, 64, dtype=_F64), (8, 8), 8, 3,
+                      hint="With equal scores, sort stably (torch.sort(..., stable=True)) so that the lower token "
+                           "index wins, as on every device.")),
+        Case("a batch of 5 random maps, O = 8", run_case(rand(52, 5, 196), (14, 14), 16, 8)),
+    ]
+    return run_check("enclosing_box", "the rectangle around the top-O tokens", enclosing_box, cases, quiet=quiet)
+
+
+# ------------------------------------------------------------------------------------------------------ ablation
+def selected_inside_reference(scores: torch.Tensor, grid_size: tuple[int, int], patch_size: int, top_o: int,
+                              box_rule: str) -> torch.Tensor:
+    """Fraction (B,) of the top-O tokens whose whole patch lies inside the box of ``select_boxes(..., box_rule)``
+    (the reference of :func:`check_box_rule_ablation`)."""
+    rows, cols = grid_size
+    boxes = select_boxes(scores, grid_size, patch_size, top_o, box_rule)
+    idx = top_o_indices(scores, top_o)
+    r, c = idx // cols, idx % cols
+    inside = ((c * patch_size >= boxes[:, :1]) & ((c + 1) * patch_size <= boxes[:, 2:3])
+              & (r * patch_size >= boxes[:, 1:2]) & ((r + 1) * patch_size <= boxes[:, 3:4]))
+    return inside.to(_F64).mean(1)
+
+
+def check_box_rule_ablation(selected_inside, *, quiet: bool = False) -> CheckResult:
+    """Exercise ``box_rule_ablation``: ``selected_inside(scores, grid_size, patch_size, top_o, box_rule)`` returns
+    the fraction (B,) of the top-O tokens whose patch lies entirely inside the box that
+    ``glsim_core.selection.select_boxes(..., box_rule=box_rule)`` draws ("paper" or "reference")."""
+
+    def block(r0: int, c0: int, h: int, w: int, grid=(14, 14)):
+        return lambda: _scores_selecting([(r0 + i, c0 + j) for i in range(h) for j in range(w)], grid)
+
+    def run_case(make_scores, grid, patch: int, top_o: int, rule: str):
+        def run(fn):
+            scores = make_scores()
+            expected = selected_inside_reference(scores, grid, patch, top_o, rule)
+            got = call(fn, scores.clone(), grid, patch, top_o, rule)
+            compare(got, expected, what="fraction inside", rtol=1e-6, atol=1e-9,
+                    allow_shapes=[(scores.shape[0], 1)] + ([()] if scores.shape[0] == 1 else []),
+                    hint="Use select_boxes(..., box_rule=box_rule) for the box and top_o_indices for the selected "
+                         "tokens; a token counts when its whole patch is inside the half-open box.")
+        return run
+
+    def rand(seed: int, b: int, n: int):
+        return lambda: torch.rand(b, n, generator=_gen(seed), dtype=_F64)
+
+    cases = [
+        Case("a compact 3 × 3 block, the paper's rule", run_case(block(4, 5, 3, 3), (14, 14), 16, 9, "paper")),
+        Case("a compact 3 × 3 block, the release's rule", run_case(block(4, 5, 3, 3), (14, 14), 16, 9,
+                                                                   "reference")),
+        Case("the corner tokens (13, 13), (13, 12), (12, 13), the release's rule",
+             run_case(lambda: _scores_selecting([(13, 13), (13, 12), (12, 13)], (14, 14)), (14, 14), 16, 3,
+                      "reference")),
+        Case("a 2 × 4 block on a 4 × 6 grid, the release's rule",
+             run_case(block(1, 1, 2, 4, grid=(4, 6)), (4, 6), 8, 8, "reference")),
+        Case("a batch of 6 random maps, O = 8, the release's rule", run_case(rand(61, 6, 196), (14, 14), 16, 8,
+                                                                             "reference")),
+    ]
+    return run_check("box_rule_ablation", "predict, then measure: the paper's box vs the release's", selected_inside,
+                     cases, quiet=quiet)
+
+
+# ------------------------------------------------------------------------------------------------------ rollout
+def _random_attention(g: torch.Generator, b: int, h: int, t: int, sharp: float = 2.0) -> torch.Tensor:
+    return (torch.randn(b, h, t, t, generator=g, dtype=_F64) * sharp).softmax(-1)
+
+
+def _rollout_variant(maps: list[torch.Tensor], prefix: int, order: str = "right", per_head: bool = False):
+    """Known mistakes: the products in the wrong order, or per-head rollouts averaged at the end."""
+    joint = None
+    for a in maps:
+        if not per_head:
+            a = a.mean(1)
+        eye = torch.eye(a.shape[-1], dtype=a.dtype)
+        a = a + eye
+        a = a / a.sum(-1, keepdim=True)
+        joint = a if joint is None else (joint @ a if order == "left" else a @ joint)
+    if per_head:
+        joint = joint.mean(1)
+    return joint[..., 0, prefix:]
+
+
+def check_attention_rollout(rollout, *, quiet: bool = False) -> CheckResult:
+    """Exercise ``attention_rollout``: ``rollout(attentions, num_prefix_tokens)`` returns the (B, N) attention
+    rollout (Abnar & Zuidema 2020) of a list of per-layer attention maps (B, heads, T, T), first layer first: the
+    CLS row of the product of the layers' head-averaged maps with the identity added for the residual connection
+    (rows re-normalised), restricted to the N patch tokens."""
+
+    def run_case(seed: int, layers: int, heads: int, b: int = 1, n: int = 9, prefix: int = 1,
+                 identity: bool = False):
+        def run(fn):
+            g = _gen(seed)
+            t = prefix + n
+            if identity:
+                maps = [torch.eye(t, dtype=_F64).expand(b, heads, t, t).clone() for _ in range(layers)]
+            else:
+                maps = [_random_attention(g, b, heads, t) for _ in range(layers)]
+            expected = attention_rollout(maps, prefix)
+            got = call(fn, [m.clone() for m in maps], prefix)
+            mistakes = {"the rollout without the residual identity": (
+                attention_rollout(maps, prefix, residual=False),
+                "The residual connection carries each token to the next layer too: the rollout accounts for it "
+                "before multiplying (see the rollout line in notebook 05 §1).")}
+            if layers > 1:
+                mistakes["the product in the opposite order"] = (
+                    _rollout_variant(maps, prefix, order="left"),
+                    "Matrix products do not commute: a later layer mixes what the earlier layers produced.")
+                if heads > 1:
+                    mistakes["per-head rollouts averaged at the end"] = (
+                        _rollout_variant(maps, prefix, per_head=True),
+                        "Average each layer's heads first, then multiply the layers.")
+            compare(got, expected, what="rollout scores", rtol=1e-6, atol=1e-10, mistakes=mistakes,
+                    hint="Re-read what rollout does to each layer's map before multiplying (notebook 05 §1, the "
+                         "'Rollout' row) and which row and columns of the product it keeps.")
+        return run
+
+    cases = [
+        Case("one layer, one head, CLS + 9 patches", run_case(71, 1, 1)),
+        Case("identity attention in every layer: nothing flows to the patches", run_case(72, 3, 2,
+                                                                                          identity=True)),
+        Case("2 layers, 2 heads", run_case(73, 2, 2)),
+        Case("6 layers, 4 heads, a batch of 2", run_case(74, 6, 4, b=2)),
+        Case("4 layers, 3 heads, CLS + 1 register token (num_prefix_tokens = 2)", run_case(75, 4, 3, b=2,
+                                                                                            prefix=2)),
+    ]
+    return run_check("attention_rollout", "attention rollout (Abnar & Zuidema), as GLSim Table 1 counts it", rollout,
+                     cases, quiet=quiet)
+
+
+# ------------------------------------------------------------------------------------------------------ FLOPs
+_MODELS = {"ViT B-16": ViTSpec(768, 12, 12, 16), "ViT B-14": ViTSpec(768, 12, 12, 14),
+           "ViT T-16": ViTSpec(192, 12, 3, 16), "vit_nano_patch8_64": ViTSpec(128, 4, 4, 8)}
+
+
+def _tokens(img: int, patch: int, stride: int) -> int:
+    return int((img - patch) / stride + 1) ** 2 + 1
+
+
+def _flops_variants(method: str, s: ViTSpec, img: int) -> dict[str, tuple[int, str]]:
+    """Known mistakes (label -> (count, hint))."""
+    d, depth, h, p = s.embed_dim, s.depth, s.num_heads, s.patch_size
+    n = _tokens(img, p, p)
+    out: dict[str, tuple[int, str]] = {}
+    if method == "psm":
+        out["the count without overlapping patches"] = (
+            h * (depth - 2) * n * n * (2 * n - 1),
+            "TransFG splits the image into overlapping patches (notebook 05 §1): how many tokens does that give?")
+        no = _tokens(img, p, p - 4)
+        out["2N³ FLOPs per matrix product"] = (
+            h * (depth - 2) * 2 * no ** 3,
+            "Count one entry of an N × N product: how many multiplications, how many additions?")
+    if method == "rollout":
+        out["2N³ FLOPs per matrix product"] = (
+            depth * (h * n * n + n * n + n + 1) + (depth - 1) * 2 * n ** 3,
+            "Count one entry of an N × N product: how many multiplications, how many additions?")
+    if method == "gls":
+        out["one cosine per token, CLS included"] = (
+            (3 * d + 3) * n, "GLS scores the patch tokens only: N counts the CLS token too.")
+    return out
+
+
+def check_dfsm_flops(dfsm_flops_fn, *, quiet: bool = False) -> CheckResult:
+    """Exercise ``dfsm_flops``: ``count_flops(method, embed_dim, depth, num_heads, patch_size, img_size)`` returns
+    the FLOPs (an int) of a discriminative feature selection mechanism, method in {"psm", "rollout", "maws",
+    "gls"}, counted with the conventions that reproduce GLSim Tables 1, 7 and 8."""
+
+    def show(v) -> str:
+        try:
+            v = int(v)
+        except (TypeError, ValueError):
+            return repr(v)
+        return f"{v:,} FLOPs ({format_mflops(v / 1e6)} MFLOPs as the paper prints it)"
+
+    def run_case(method: str, model: str, img: int):
+        def run(fn):
+            s = _MODELS[model]
+            expected = dfsm_flops(method, s, img)["flops"]
+            got = call(fn, method, s.embed_dim, s.depth, s.num_heads, s.patch_size, img)
+            mistakes = {label: (v, hint) for label, (v, hint) in _flops_variants(method, s, img).items()}
+            if isinstance(got, (int, float)) and not isinstance(got, bool) and got > 0 and got != expected:
+                ratio = f" Your count is off by {got - expected:+,.0f} FLOPs ({got / expected:.6g} × the expected)."
+            else:
+                ratio = ""
+            compare_exact(got, expected, what="FLOPs", show=show, mistakes=mistakes,
+                          hint="Count as notebook 05 §1 explains (tokens with the CLS token, the release's "
+                               "conventions); the paper's tables print two significant digits of this count." + ratio)
+        return run
+
+    cases = [
+        Case("GLS, ViT B-16 at 224 px (Table 1)", run_case("gls", "ViT B-16", 224)),
+        Case("MAWS, ViT B-16 at 224 px (Table 1)", run_case("maws", "ViT B-16", 224)),
+        Case("Rollout, ViT B-16 at 224 px (Table 1)", run_case("rollout", "ViT B-16", 224)),
+        Case("PSM, ViT B-16 at 224 px (Table 1)", run_case("psm", "ViT B-16", 224)),
+        Case("Rollout, ViT T-16 at 448 px (Table 8)", run_case("rollout", "ViT T-16", 448)),
+        Case("PSM, ViT B-14 at 768 px (Table 7)", run_case("psm", "ViT B-14", 768)),
+        Case("GLS, ViT B-14 at 1024 px (Table 7)", run_case("gls", "ViT B-14", 1024)),
+        Case("MAWS, the cpu profile's vit_nano_patch8_64 at 64 px", run_case("maws", "vit_nano_patch8_64", 64)),
+    ]
+    return run_check("dfsm_flops", "the FLOPs of a DFSM, GLSim Table 1", dfsm_flops_fn, cases, quiet=quiet)
