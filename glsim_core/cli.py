@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "data": "glsim_core.train.cli:add_data",
     "pretrain": "glsim_core.train.cli:add_pretrain",
     "compare": "glsim_core.train.cli:add_compare",
+    "calibrate": "glsim_core.train.cli:add_calibrate",
     "flops": "glsim_core.selection.flops:add_cli",
     "exercises": "glsim_core.exercises.generate:add_cli",
 }

@@ -64,6 +64,9 @@ def test_config_from_profile_overrides_and_errors():
     assert cpu.dataset.endswith("finegrained_benchmark")
     gpu = TrainConfig.from_profile("gpu")
     assert gpu.img_size == 224 and gpu.batch_size == 8 and gpu.augreg == "strong" and gpu.pretrained
+    # the papers' SGD recipe on GPU; AdamW for the tiny cpu-profile fine-tunes (see glsim_core/profiles.py)
+    assert (gpu.optimizer, gpu.weight_decay, gpu.nesterov) == ("sgd", 0.0, True)
+    assert (cpu.optimizer, cpu.weight_decay) == ("adamw", 0.05)
     with pytest.raises(ValueError, match="unknown training option.*'epoch'"):
         TrainConfig.from_profile("cpu", epoch=3)
     for bad, match in [({"lr": 0}, "lr must be > 0"), ({"augreg": "huge"}, "augreg level"),

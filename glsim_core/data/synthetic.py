@@ -80,12 +80,12 @@ class BenchmarkSpec:
     view_size: int = 64
     train_size: int = 3000
     test_size: int = 1000
-    object_scale: tuple[float, float] = (0.30, 0.42)  # body length as a fraction of the view
+    object_scale: tuple[float, float] = (0.40, 0.55)  # body length as a fraction of the view
     rotation: float = 30.0  # max |degrees|
-    clutter: tuple[int, int] = (6, 12)  # small distractor shapes per image (min, max)
-    decoys: tuple[int, int] = (1, 2)  # headless decoy bodies per image (min, max)
+    clutter: tuple[int, int] = (3, 8)  # small distractor shapes per image (min, max)
+    decoys: tuple[int, int] = (0, 1)  # headless decoy bodies per image (min, max)
     texture_contrast: tuple[float, float] = (0.5, 1.0)
-    part_scale: float = 1.0  # size of the class-defining parts relative to the body
+    part_scale: float = 1.4  # size of the class-defining parts relative to the body
     seed: int = 0
     version: int = 1
 
@@ -123,14 +123,16 @@ class CorpusSpec:
     """Parameters of the generic pretraining corpus (every field is part of the cache key)."""
 
     view_size: int = 64
-    train_size: int = 30000
-    val_size: int = 2000
-    object_scale: tuple[float, float] = (0.25, 0.75)  # object size as a fraction of the view
+    # Sized for 2 CPU cores: 8,000 images pretrain the shipped ViT as well for fine-tuning as 30,000 did (benchmark
+    # top-1 after the same fine-tune: 31.7 % vs 32.3 %) in a quarter of the time.
+    train_size: int = 8000
+    val_size: int = 500
+    object_scale: tuple[float, float] = (0.3, 0.8)  # object size as a fraction of the view
     rotation: float = 180.0  # shapes; glyphs are limited to +-35 degrees
-    clutter: tuple[int, int] = (1, 5)
+    clutter: tuple[int, int] = (0, 3)
     distractors: tuple[int, int] = (0, 1)  # smaller objects of other categories
     texture_contrast: tuple[float, float] = (0.5, 1.0)
-    styles: tuple[str, ...] = ("solid", "solid", "stripes")  # drawn uniformly per image ("outline" also exists)
+    styles: tuple[str, ...] = ("solid", "stripes")  # drawn uniformly per image ("outline" also exists)
     seed: int = 0
     version: int = 1
 

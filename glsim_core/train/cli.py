@@ -299,3 +299,38 @@ def _compare(args: argparse.Namespace) -> int:
     print(table[cols].to_string(index=False))
     print(f"(reference {table.attrs['reference']}; {Path(args.out) / 'comparison.csv'})")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------- calibrate
+def add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate", allow_abbrev=False, help="does GLS localise at this scale, and do its crops help? (maps vs "
+                                         "chance before/after fine-tuning; ViT / SimPool-ViT / GLSim / random crops)")
+    p.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 10, 100])
+    p.add_argument("--out", default="build/calibration", metavar="DIR")
+    p.add_argument("--models", nargs="+", default=None, metavar="NAME",
+                   help="only run these models' fine-tunes (to fill --out in parallel); no summary")
+    p.add_argument("--max-samples", type=int, default=500, help="test images scored for localisation")
+    p.add_argument("--epochs", type=int, default=None, help="override the profile's fine-tuning epochs")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=_calibrate)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from .calibration import calibrate, localization_frame
+
+    extra = {"epochs": args.epochs} if args.epochs else {}
+    res = calibrate(args.profile, seeds=args.seeds, out_root=args.out, models=args.models,
+                    max_samples=args.max_samples, progress=args.progress, **extra)
+    if args.models is not None:
+        print(f"runs of {args.models} are in {args.out}")
+        return 0
+    for row in res["accuracy"]:
+        print(f"{row['label']:>14}: top-1 {row['top1']}  rel. error {row['rel_error']:+.2f} %")
+    loc = localization_frame(res)
+    k = res["top_o"]
+    print(loc[["model", "map", "top1", f"top{k}", "bottom1", f"bottom{k}", "chance", "maxboxacc_v2"]]
+          .round(3).to_string(index=False))
+    print(f"-> {Path(args.out) / 'calibration.json'}")
+    return 0

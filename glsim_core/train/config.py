@@ -144,11 +144,12 @@ class TrainConfig:
 
     @classmethod
     def from_profile(cls, profile: str | Profile | None = "cpu", **overrides: Any) -> TrainConfig:
-        """Sizes from a profile (model, dataset, image size, epochs, batch size, LR, pretrained, workers,
-        AugReg level), then ``overrides`` by field name."""
+        """Sizes from a profile (model, dataset, image size, epochs, batch size, LR, optimizer, weight decay,
+        pretrained, workers, AugReg level), then ``overrides`` by field name."""
         p = get_profile(profile)
         base = dict(model=p.model, dataset=p.dataset, img_size=p.img_size, epochs=p.epochs,
                     batch_size=p.batch_size, lr=p.lr, pretrained=p.pretrained, num_workers=p.num_workers,
+                    optimizer=p.optimizer, weight_decay=p.weight_decay,
                     augreg=PROFILE_AUGREG.get(p.name, "strong"))
         if p.name == "cpu":  # the benchmark lives under data/cache wherever the package runs from
             from ..data.synthetic import default_benchmark_path

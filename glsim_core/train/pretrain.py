@@ -134,7 +134,7 @@ class BackboneRecipe:
 class PretrainRecipe:
     corpus: CorpusSpec = field(default_factory=CorpusSpec)
     backbones: tuple[BackboneRecipe, ...] = (
-        BackboneRecipe("vit_nano_patch8_64", epochs=4, token_weight=1.0, background_class=True),
+        BackboneRecipe("vit_nano_patch8_64", epochs=3, token_weight=1.0, background_class=True),
         BackboneRecipe("resnet_nano_64", epochs=3, token_weight=1.0, background_class=True),
     )
     half: bool = False  # store fp16 weights
