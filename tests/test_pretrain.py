@@ -96,3 +96,21 @@ def test_dense_loss_on_a_resnet_uses_fc_at_every_location():
     want = F.cross_entropy(logits, y) + F.cross_entropy(dense.reshape(-1, 4), target.reshape(-1))
     torch.testing.assert_close(got, want)
     loss_fn.remove()
+
+
+def test_pretrain_command_records_the_command_line(monkeypatch, capsys):
+    import sys
+
+    from glsim_core.cli import main
+    from glsim_core.train import pretrain
+
+    seen = {}
+
+    def fake(recipe, **kw):
+        seen.update(kw)
+        return {"backbones": {}, "total_seconds": 0.0}
+
+    monkeypatch.setattr(pretrain, "pretrain_backbones", fake)
+    monkeypatch.setattr(sys, "argv", ["glsim_core", "pretrain", "--half"])
+    assert main(["pretrain", "--half"]) == 0
+    assert seen["command"] == "python -m glsim_core pretrain --half"

@@ -20,7 +20,8 @@ def bench(tmp_path_factory):
 
 def _train_args(bench, out, *extra):
     return ["train", "--model", "vit_nano_patch8_64", "--dataset", str(bench), "--out", str(out), "--epochs", "1",
-            "--img-size", "32", "--batch-size", "16", "--model-kwargs", TINY, "--no-progress", *extra]
+            "--img-size", "32", "--batch-size", "16", "--model-kwargs", TINY, "--no-progress", "--no-pretrained",
+            *extra]
 
 
 def test_train_then_eval_then_bench(bench, tmp_path, capsys):
@@ -58,6 +59,12 @@ def test_invalid_options_are_one_line_errors(bench, tmp_path, capsys, args, mess
     assert "Traceback" not in err and err.count("\n") == 1
 
 
+def test_pretrained_weights_that_do_not_fit_are_a_clear_error(bench, tmp_path, capsys):
+    args = [a for a in _train_args(bench, tmp_path / "r") if a != "--no-pretrained"]
+    assert main(args) == 2
+    assert "do not fit this architecture" in capsys.readouterr().err
+
+
 def test_unknown_flag_and_bad_choice_exit_2(bench, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(_train_args(bench, tmp_path / "y", "--epoch", "3"))
@@ -81,6 +88,6 @@ def test_compare_command_writes_a_table(bench, tmp_path, capsys):
     assert main(["compare", "--models", "vit_nano_patch8_64:name=a,depth=1,embed_dim=32,num_heads=2",
                  "vit_nano_patch8_64:name=b,depth=1,embed_dim=32,num_heads=2,lr=0.001", "--seeds", "1",
                  "--dataset", str(bench), "--img-size", "32", "--epochs", "1", "--batch-size", "16",
-                 "--no-progress", "--out", str(out)]) == 0
+                 "--no-progress", "--no-pretrained", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "±" in text and (out / "comparison.csv").is_file()

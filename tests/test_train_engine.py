@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from glsim_core.data.synthetic import BenchmarkSpec, generate_benchmark
+from glsim_core.profiles import get_profile
 from glsim_core.train import NonFiniteLossError, TrainConfig, fit, load_trained_model, lr_at
 from glsim_core.train.config import add_config_arguments, config_from_args
 from glsim_core.train.engine import load_checkpoint
@@ -86,7 +87,7 @@ def test_cli_flags_map_onto_the_dataclass():
                               "--grad-clip", "none", "--model-kwargs", '{"depth": 2}', "--profile", "cpu"])
     cfg = config_from_args(args)
     assert (cfg.epochs, cfg.lr, cfg.amp, cfg.augreg, cfg.grad_clip) == (3, 0.003, False, "strong", None)
-    assert cfg.model_kwargs == {"depth": 2} and cfg.batch_size == 64  # untouched fields from the profile
+    assert cfg.model_kwargs == {"depth": 2} and cfg.batch_size == get_profile("cpu").batch_size  # untouched
     with pytest.raises(SystemExit):
         parser.parse_args(["--augreg", "wild"])
 
@@ -175,7 +176,7 @@ def test_distributed_data_parallel_on_two_cpu_processes(bench, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "glsim_core", "train", "--model", "vit_nano_patch8_64", "--dataset", str(bench), "--out", str(out),
-           "--img-size", "32", "--epochs", "1", "--batch-size", "8", "--no-progress",
+           "--img-size", "32", "--epochs", "1", "--batch-size", "8", "--no-progress", "--no-pretrained",
            "--model-kwargs", json.dumps(TINY)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

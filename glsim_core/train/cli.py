@@ -260,7 +260,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     from .pretrain import DEFAULT_RECIPE, pretrain_backbones
 
     recipe = dataclasses.replace(DEFAULT_RECIPE, half=args.half) if args.half else DEFAULT_RECIPE
-    command = "python -m glsim_core " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["pretrain"] else ["pretrain"])
+    flags = sys.argv[2:] if sys.argv[1:2] == ["pretrain"] else []
+    command = " ".join(["python -m glsim_core pretrain", *flags])
     manifest = pretrain_backbones(recipe, out_dir=args.out, models=args.models, progress=args.progress,
                                   max_train_samples=args.max_train_samples, num_workers=args.num_workers,
                                   command=command)

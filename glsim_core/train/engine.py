@@ -179,6 +179,10 @@ def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
     except RuntimeError as exc:
         if "Unknown model" in str(exc):
             raise ValueError(f"unknown model {config.model!r}: {exc}") from None
+        if config.pretrained and "size mismatch" in str(exc):
+            raise ValueError(f"the pretrained weights of {config.model!r} do not fit this architecture "
+                             f"(model_kwargs {config.model_kwargs}); train it from scratch with pretrained=False "
+                             "(--no-pretrained) or drop the architecture options") from None
         raise
     except TypeError as exc:
         raise ValueError(f"model {config.model!r} does not accept these options {sorted(kwargs)}: {exc}") from None
