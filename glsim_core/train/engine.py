@@ -116,11 +116,17 @@ def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int, warmup_lr: 
 
 
 def _default_benchmark_if_missing(dataset: str, progress: bool) -> None:
-    from ..data.synthetic import default_benchmark_path, ensure_benchmark
+    from ..data.synthetic import BenchmarkSpec, _cached_spec, default_benchmark_path, ensure_benchmark
 
-    if Path(dataset).resolve() == default_benchmark_path().resolve() and not Path(dataset).exists():
+    if Path(dataset).resolve() != default_benchmark_path().resolve():
+        return
+    if not Path(dataset).exists():
         print(f"generating the offline benchmark in {dataset} (first use; `python -m glsim_core data benchmark`)")
-        ensure_benchmark(progress=progress)
+    elif _cached_spec(Path(dataset)) != json.loads(json.dumps(BenchmarkSpec().to_dict())):
+        print(f"regenerating the offline benchmark in {dataset}: the cached copy was made with other settings")
+    else:
+        return
+    ensure_benchmark(progress=progress)
 
 
 def load_data(config: TrainConfig) -> ImageData:
