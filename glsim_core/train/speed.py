@@ -2,10 +2,11 @@
 
 :func:`training_throughput` times, in the same process and alternately (``repeats`` rounds, so a shared machine's
 load hits both alike), (a) :func:`glsim_core.train.fit` for one epoch over ``batches`` batches and (b) a bare loop:
-the same timm model, the same DataLoader over the same HF split with the same transforms, ``SGD`` and
-cross-entropy, ``forward -> loss -> backward -> step`` and nothing else (no schedule, clipping, autocast context,
-NaN check, metric bookkeeping or checkpoint). Both report training images per second (data loading included); the
-engine's figure is its history's ``img_per_s`` (the epoch's training loop only, not its evaluation).
+the same timm model, the same DataLoader over the same HF split with the same transforms, the same optimizer
+(SGD or AdamW) and cross-entropy, ``forward -> loss -> backward -> step`` and nothing else (no schedule, clipping,
+autocast context, NaN check, metric bookkeeping or checkpoint). Both report training images per second (data
+loading included); the engine's figure is its history's ``img_per_s`` (the epoch's training loop only, not its
+evaluation).
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ __all__ = ["training_throughput", "bare_training_loop"]
 
 
 def bare_training_loop(config: TrainConfig, data, batches: int) -> float:
-    """Images/s of a bare timm loop (forward, cross-entropy, backward, SGD step) over ``batches`` batches."""
+    """Images/s of a bare timm loop (forward, cross-entropy, backward, optimizer step) over ``batches`` batches."""
     device = get_device(config.device)
     seed_everything(config.seed, deterministic=config.deterministic)
     model = build_model(config, data.num_classes).to(device).train()
-    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
+    if config.optimizer == "adamw":  # the same optimizer as the engine's run, nothing else
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
     ds = data.torch_split(config.train_split, train=True, with_boxes=False)
     loader = torch.utils.data.DataLoader(ds, batch_size=config.batch_size, shuffle=True, collate_fn=collate_images,
                                          num_workers=config.num_workers,
