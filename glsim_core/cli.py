@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "compare": "glsim_core.train.cli:add_compare",
     "flops": "glsim_core.selection.flops:add_cli",
     "exercises": "glsim_core.exercises.generate:add_cli",
+    "sweep": "glsim_core.experiments.sweep:add_cli",
+    "report": "glsim_core.experiments.report:add_cli",
 }
 
 
