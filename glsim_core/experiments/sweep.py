@@ -423,7 +423,8 @@ def run_sweep(target: str | os.PathLike | SweepTarget, grid: Mapping[str, Sequen
     the target, e.g. ``{"ablation": "table13"}``). ``out`` defaults to ``build/runs/<target name>``.
     ``keep_checkpoints=False`` deletes each finished training run's ``checkpoint.pt`` (sweeps of many runs).
     Runs already done (``ok``, same full configuration and seed) are read back, not re-run. The returned
-    DataFrame has ``attrs["failed"]`` (the failed rows) and ``attrs["out"]``; ``dry_run=True`` only lists the runs
+    DataFrame has ``attrs["failed"]`` (``[{"run_dir", "error"}]`` of the failed runs) and ``attrs["out"]``;
+    ``dry_run=True`` only lists the runs
     (status ``planned``, or ``ok`` for runs already done). See the module docstring for the folder layout.
     """
     from tqdm.auto import tqdm
@@ -488,14 +489,14 @@ def run_sweep(target: str | os.PathLike | SweepTarget, grid: Mapping[str, Sequen
         records.append(record)
 
     table = _table(records, tags)
-    failed = table[table["status"] == "failed"] if len(table) else table
+    failed = [{"run_dir": r["run_dir"], "error": r["error"]} for r in records if r.get("status") == "failed"]
     table.attrs["failed"] = failed
     table.attrs["out"] = str(out)
     if not dry_run:
         collect(out)  # refresh OUT/results.csv with every run in the folder
-        if len(failed) and progress:
+        if failed and progress:
             print(f"{len(failed)} of {len(table)} runs failed:", file=sys.stderr)
-            for _, r in failed.iterrows():
+            for r in failed:
                 print(f"  {r['run_dir']}: {r['error']}", file=sys.stderr)
     return table
 
