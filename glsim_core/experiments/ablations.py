@@ -169,6 +169,8 @@ def run_ablations(names: list[str] | tuple[str, ...] | None = None, seeds=(1, 10
             tables.append(df)
             done += len(df)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if not dry_run and len(table):
+        table.to_csv(out / "ablations.csv", index=False)  # what the report finds under build/runs
     table.attrs["out"] = str(out)
     table.attrs["failed"] = failed
     return table

@@ -464,7 +464,8 @@ def run_sweep(target: str | os.PathLike | SweepTarget, grid: Mapping[str, Sequen
         if done is not None:
             records.append(done)
             continue
-        record = {"params": point, "fixed": fixed, "seed": seed, "config_hash": chash, "target": tgt.name,
+        record = {"params": point, "fixed": fixed, "tags": dict(tags or {}), "seed": seed, "config_hash": chash,
+                  "target": tgt.name,
                   "target_kind": tgt.kind, "run_dir": str(run_dir), "metrics": {}, "device": "", "error": "",
                   "wall_s": None}
         if dry_run:
@@ -502,7 +503,7 @@ def run_sweep(target: str | os.PathLike | SweepTarget, grid: Mapping[str, Sequen
 
 
 def _row(record: Mapping[str, Any], tags: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    row: dict[str, Any] = dict(tags or {})
+    row: dict[str, Any] = dict(tags if tags is not None else record.get("tags") or {})
     row.update(_flatten(record.get("fixed") or {}))
     row.update(_flatten(record.get("params") or {}))
     row.update({"seed": record.get("seed"), "status": record.get("status"), "wall_s": record.get("wall_s"),
