@@ -205,3 +205,41 @@ def test_with_reference_and_plot(tmp_path):
     assert len(fig2.axes) == 1
     with pytest.raises(ValueError, match="kind"):
         plot_summary(df, x="variant", kind="pie")
+
+
+def test_reading_differences_standard_errors_and_verdicts():
+    from glsim_core.experiments.ablations import reading
+
+    o4, o8, o16 = [40.0, 42.0, 47.0], [50.0, 51.0, 49.0], [50.5, 49.0, 50.0]
+    rows = [{"ablation": "glsim_table13", "variant": v, "seed": s, "top1": x, "status": "ok"}
+            for v, xs in (("O=4", o4), ("O=8", o8), ("O=16", o16)) for s, x in zip((1, 10, 100), xs)]
+    r = reading(pd.DataFrame(rows), "glsim_table13").set_index("variant")
+    assert list(r.index) == ["O=4", "O=16", "O=32"] and set(r["vs"]) == {"O=8"}
+    se = math.sqrt(np.var(o4, ddof=1) / 3 + np.var(o8, ddof=1) / 3)
+    assert r.loc["O=4", "here Δ"] == pytest.approx(np.mean(o4) - np.mean(o8))
+    assert r.loc["O=4", "± se"] == pytest.approx(se)
+    assert r.loc["O=4", "paper Δ"] == pytest.approx(90.69 - 90.93)
+    assert r.loc["O=4", "verdict"] == "same direction"  # both lower than O=8, beyond one standard error
+    assert r.loc["O=16", "verdict"] == "within noise"  # |Δ| = 0.17 < se
+    assert r.loc["O=32", "verdict"] == "not run"
+
+
+def test_run_ablations_selects_variants_and_tags_rows(tmp_path):
+    from glsim_core.experiments.ablations import SMOKE_POINTS, ablation_settings, run_ablations
+    from glsim_core.experiments.ablations import main as ablations_main
+
+    plan = run_ablations(seeds=[1, 2], out=tmp_path / "a", variants=SMOKE_POINTS, dry_run=True, progress=False,
+                         settings={"pretrained": False})
+    assert len(plan) == 2 * sum(len(v) for v in SMOKE_POINTS.values())
+    assert set(plan["status"]) == {"planned"}
+    assert set(plan["variant"]) == {v for vs in SMOKE_POINTS.values() for v in vs}
+    assert set(plan.loc[plan["ablation"] == "simpool_gamma", "paper_table"]) == {"SimPool §4.4"}
+    with pytest.raises(ValueError, match="no variant"):
+        run_ablations(variants={"glsim_table13": ["O=5"]}, dry_run=True)
+    with pytest.raises(ValueError, match="unknown ablation"):
+        run_ablations(["table99"], dry_run=True)
+    s = ablation_settings("cpu", epochs=3, max_train=100, lr=0.003)
+    assert s["epochs"] == 3 and s["max_train_samples"] == 100 and s["lr"] == 0.003 and "pretrained" in s
+    assert ablations_main(["--tables", "glsim_table14", "--seeds", "1", "--dry-run", "--out", str(tmp_path / "b"),
+                           "--set", "pretrained=false"]) == 0
+    assert ablations_main(["--tables", "nope", "--dry-run"]) == 2

@@ -36,7 +36,7 @@ from typing import Any
 from .aggregate import PAPER_REFERENCE
 
 __all__ = ["Ablation", "ablations", "ABLATION_NAMES", "GLSIM_DEFAULTS", "run_ablations", "BACKBONES",
-           "DEFAULT_CSV", "load_ablation_results"]
+           "DEFAULT_CSV", "load_ablation_results", "ablation_settings", "ablation_summary", "reading", "SMOKE_POINTS"]
 
 #: every GLSim switch, spelled out in every GLSim point (see the module docstring)
 GLSIM_DEFAULTS = {"selector": "gls", "top_o": 8, "metric": "cosine", "use_crops": True, "use_aggregator": True}
@@ -50,6 +50,9 @@ BACKBONES: dict[str, dict[str, str]] = {
 }
 
 DEFAULT_CSV = "data/results/ablations_{profile}.csv"
+#: the handful of runs a smoke (CI) execution of notebook 07 makes: {ablation: variants}
+SMOKE_POINTS = {"glsim_table5": ["no crops, no aggregator (ViT)", "GLS crops + aggregator (GLSim)"],
+                "simpool_gamma": ["CLS token (ViT)", "γ=1.25"]}
 
 
 @dataclass
@@ -61,6 +64,11 @@ class Ablation:
     points: dict[str, dict[str, Any]]
     fixed: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    baseline: str = ""  # the variant differences are read against (default: the first point)
+
+    @property
+    def reference_variant(self) -> str:
+        return self.baseline or next(iter(self.points))
 
     @property
     def reference(self) -> dict[str, Any]:
@@ -92,7 +100,7 @@ def ablations(profile: str = "cpu") -> dict[str, Ablation]:
             "GLS crops + aggregator (GLSim)": glsim(),
         }),
         Ablation("glsim_table13", "GLSim", "Table 13", "top-O tokens for the crop",
-                 {f"O={o}": glsim(top_o=o) for o in (4, 8, 16, 32)},
+                 {f"O={o}": glsim(top_o=o) for o in (4, 8, 16, 32)}, baseline="O=8",
                  note="O counts tokens of the grid: 64 tokens (8×8) in the cpu profile, 196 (14×14) in the paper, "
                       "so O=32 keeps half the cpu grid."),
         Ablation("glsim_table14", "GLSim", "Table 14", "similarity metric of GLS",
@@ -134,17 +142,19 @@ ABLATION_NAMES = tuple(ablations("cpu"))
 
 def run_ablations(names: list[str] | tuple[str, ...] | None = None, seeds=(1, 10, 100), profile: str = "cpu",
                   out: str | os.PathLike | None = None, settings: dict[str, Any] | None = None,
-                  progress: bool = True, isolate: bool = False, dry_run: bool = False):
+                  progress: bool = True, isolate: bool = False, dry_run: bool = False,
+                  variants: dict[str, list[str]] | None = None):
     """Run the named ablations (default: all) and return one tidy table with ``ablation``, ``paper_table`` and
     ``variant`` columns (a run shared by two tables appears in both). ``settings``: TrainConfig overrides for
-    every run (``epochs``, ``max_train_samples``, ``dataset``, ``pretrained`` ...)."""
+    every run (``epochs``, ``max_train_samples``, ``dataset``, ``pretrained`` ...); ``variants``: run only these
+    variants of the named tables (``{name: [variant, ...]}``, e.g. :data:`SMOKE_POINTS`)."""
     import pandas as pd
 
     from ..paths import build_dir
     from .sweep import resolve_target, run_sweep
 
     defs = ablations(profile)
-    names = list(names or defs)
+    names = list(names or (variants or defs))
     unknown = [n for n in names if n not in defs]
     if unknown:
         raise ValueError(f"unknown ablation(s) {unknown}; valid: {', '.join(defs)}")
@@ -152,12 +162,19 @@ def run_ablations(names: list[str] | tuple[str, ...] | None = None, seeds=(1, 10
     target = resolve_target("train", profile=profile)
     settings = dict(settings or {})
     tables = []
-    total = sum(len(defs[n].points) for n in names) * len(list(seeds))
+    chosen = {}
+    for name in names:
+        keep = (variants or {}).get(name)
+        bad = [v for v in keep or () if v not in defs[name].points]
+        if bad:
+            raise ValueError(f"{name} has no variant(s) {bad}; its variants: {list(defs[name].points)}")
+        chosen[name] = {v: p for v, p in defs[name].points.items() if keep is None or v in keep}
+    total = sum(len(c) for c in chosen.values()) * len(list(seeds))
     done = 0
     failed: list[dict[str, Any]] = []
     for name in names:
         ab = defs[name]
-        for variant, point in ab.points.items():
+        for variant, point in chosen[name].items():
             fixed = {k: v for k, v in {**settings, **ab.fixed}.items() if k not in point}
             if progress:
                 print(f"[{done}/{total}] {name}: {variant}", flush=True)
@@ -174,6 +191,102 @@ def run_ablations(names: list[str] | tuple[str, ...] | None = None, seeds=(1, 10
     table.attrs["out"] = str(out)
     table.attrs["failed"] = failed
     return table
+
+
+def ablation_settings(profile: str = "cpu", smoke: bool = False, epochs: int | None = None,
+                      max_train: int | None = None, **extra: Any) -> dict[str, Any]:
+    """TrainConfig overrides for every ablation run of notebook 07 / the producing command.
+
+    ``smoke``: one epoch on 64 training images of a small benchmark (300/120 images, generated on first use, shared
+    with notebook 06), 60 test images. In the cpu profile the shipped pretrained backbone is used when it is present
+    (``data/pretrained``), otherwise the runs start from scratch (``pretrained=False``, noted in the table).
+    """
+    from ..models.shipped import has_shipped_weights
+    from ..profiles import get_profile
+
+    prof = get_profile(profile)
+    settings: dict[str, Any] = {}
+    if smoke:
+        from ..data.synthetic import BenchmarkSpec, ensure_benchmark
+        from ..paths import cache_dir
+
+        if prof.name == "cpu":
+            settings["dataset"] = str(ensure_benchmark(BenchmarkSpec(train_size=300, test_size=120),
+                                                       cache_dir() / "finegrained_benchmark_smoke", progress=False))
+        settings.update(epochs=1, max_train_samples=64, max_eval_samples=60)
+    else:
+        if epochs is not None:
+            settings["epochs"] = int(epochs)
+        if max_train is not None:
+            settings["max_train_samples"] = int(max_train)
+    if prof.name == "cpu":
+        settings["pretrained"] = bool(prof.pretrained and has_shipped_weights(BACKBONES["cpu"]["vit"]))
+    settings.update(extra)
+    return settings
+
+
+def ablation_summary(table, name: str, metric: str = "top1", profile: str = "cpu"):
+    """One ablation as a table: ``variant``, this repository's mean ± std (and n), the paper's number; the paper's
+    rows that were not run say "not run"."""
+    from .aggregate import summarize, with_reference
+
+    ab = ablations(profile)[name]
+    sub = table[table["ablation"] == name] if len(table) and "ablation" in table.columns else table.iloc[0:0]
+    if len(sub) == 0:
+        import pandas as pd
+
+        sub = pd.DataFrame({"variant": [], metric: [], "status": []})
+    summary = summarize(sub, by="variant", metrics=[metric])
+    order = [v for v in ab.points if v in set(summary["variant"])]
+    summary = summary.set_index("variant").loc[order].reset_index() if order else summary
+    out = with_reference(summary, name if name in PAPER_REFERENCE else {"rows": {}}, key="variant", metric=metric)
+    return out[["variant", metric, f"{metric}_n", "paper", f"{metric}_mean", f"{metric}_std"]].rename(
+        columns={metric: "this repo", f"{metric}_n": "n"})
+
+
+def reading(table, name: str, metric: str = "top1", profile: str = "cpu"):
+    """Each variant's difference from the table's reference variant, in the paper and here, with a verdict.
+
+    ``here Δ`` is the difference of the means; ``± se`` its standard error sqrt(s1²/n1 + s2²/n2) (NaN with one
+    seed). Verdict: "same direction" / "opposite direction" when |Δ| > se (or > 0 with one seed), "within noise"
+    when |Δ| <= se, "no paper number" / "not run" otherwise.
+    """
+    import math
+
+    import pandas as pd
+
+    from .aggregate import parse_reference
+
+    ab = ablations(profile)[name]
+    s = ablation_summary(table, name, metric, profile)
+    by = {r["variant"]: r for _, r in s.iterrows()}
+    base = ab.reference_variant
+    rows = []
+    for variant in ab.points:
+        if variant == base:
+            continue
+        r, b = by.get(variant), by.get(base)
+        pm, _ = parse_reference(r["paper"]) if r is not None and r["paper"] else (math.nan, math.nan)
+        pb, _ = parse_reference(b["paper"]) if b is not None and b["paper"] else (math.nan, math.nan)
+        paper_d = pm - pb
+        ran = all(x is not None and pd.notna(x["n"]) and x["n"] > 0 for x in (r, b))
+        here = float(r[f"{metric}_mean"] - b[f"{metric}_mean"]) if ran else math.nan
+        se = math.nan
+        if ran and r["n"] > 1 and b["n"] > 1:
+            se = math.sqrt(r[f"{metric}_std"] ** 2 / r["n"] + b[f"{metric}_std"] ** 2 / b["n"])
+        if not ran:
+            verdict = "not run"
+        elif math.isnan(paper_d):
+            verdict = "no paper number"
+        elif paper_d == 0:
+            verdict = "paper: no difference"
+        elif abs(here) <= (se if not math.isnan(se) else 0.0):
+            verdict = "within noise"
+        else:
+            verdict = "same direction" if (here > 0) == (paper_d > 0) and paper_d != 0 else "opposite direction"
+        rows.append({"variant": variant, "vs": base, "paper Δ": paper_d, "here Δ": here, "± se": se,
+                     "verdict": verdict})
+    return pd.DataFrame(rows, columns=["variant", "vs", "paper Δ", "here Δ", "± se", "verdict"])
 
 
 def load_ablation_results(path: str | os.PathLike | None = None, profile: str = "cpu"):
@@ -252,11 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true")
     args = p.parse_args(argv)
     try:
-        settings = parse_assignments(args.fixed)
-        if args.epochs is not None:
-            settings["epochs"] = args.epochs
-        if args.max_train is not None:
-            settings["max_train_samples"] = args.max_train
+        settings = ablation_settings(args.profile, epochs=args.epochs, max_train=args.max_train,
+                                     **parse_assignments(args.fixed))
+        if args.profile == "cpu" and not settings.get("pretrained", True):
+            print("note: no shipped pretrained backbone in data/pretrained: every run starts from scratch "
+                  "(pretrained=False); `python -m glsim_core pretrain` builds it", file=sys.stderr)
         names = None if args.tables == "all" else [t.strip() for t in args.tables.split(",") if t.strip()]
         seeds = parse_seeds(args.seeds)
         table = run_ablations(names, seeds=seeds, profile=args.profile, out=args.out, settings=settings,
