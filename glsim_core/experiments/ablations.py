@@ -313,7 +313,7 @@ def _git_commit() -> str:
 
 
 def write_results(table, csv: str | os.PathLike, command: str, settings: dict[str, Any], profile: str,
-                  seeds) -> Path:
+                  seeds, note: str = "") -> Path:
     """Write the shipped CSV (selected columns) and ``<csv stem>.manifest.json`` beside it."""
     csv = Path(csv)
     csv.parent.mkdir(parents=True, exist_ok=True)
@@ -324,9 +324,11 @@ def write_results(table, csv: str | os.PathLike, command: str, settings: dict[st
     manifest = {
         "command": command, "profile": profile, "seeds": list(seeds), "settings": settings,
         "runs": int(len(table)), "ok": int(len(ok)), "failed": int(len(table) - len(ok)),
-        "total_train_seconds": float(ok["wall_s"].sum()) if len(ok) else 0.0,
+        "note": note,
+        # each run once (a run shared by two tables appears in both)
+        "total_train_seconds": float(ok.drop_duplicates("run_dir")["wall_s"].sum()) if len(ok) else 0.0,
         "device": sorted(set(map(str, ok["device"]))) if len(ok) else [],
-        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs".strip(),
+        "machine": " ".join(x for x in (platform.machine(), platform.processor(), f"{os.cpu_count()} CPUs") if x),
         "python": sys.version.split()[0], "git_commit": _git_commit(),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -361,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="run folders (default build/runs/ablations)")
     p.add_argument("--csv", default=None, help="write the table here with a manifest (e.g. "
                                                "data/results/ablations_cpu.csv)")
+    p.add_argument("--note", default="", help="a remark stored in the manifest (why / what this table is)")
     p.add_argument("--isolate", action="store_true", help="each run in its own process")
     p.add_argument("--dry-run", action="store_true")
     args = p.parse_args(argv)
@@ -382,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv and not args.dry_run:
         command = "python -m glsim_core.experiments.ablations " + " ".join(
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        manifest = write_results(table, args.csv, command, settings, args.profile, seeds)
+        manifest = write_results(table, args.csv, command, settings, args.profile, seeds, note=args.note)
         print(f"wrote {args.csv} and {manifest}")
     return 1 if len(table.attrs["failed"]) else 0
 
