@@ -55,10 +55,10 @@ def _hardware(group, manifest: dict[str, Any]) -> str:
     parts = []
     profile = manifest.get("profile")
     if profile:
-        parts.append(str(profile))
+        parts.append(f"profile {profile}")
     devices = sorted({str(d) for d in group.get("device", []) if isinstance(d, str) and d})
     if devices:
-        parts.append("/".join(devices))
+        parts.append("device " + "/".join(devices))
     if manifest.get("machine"):
         parts.append(str(manifest["machine"]))
     settings = []
@@ -67,6 +67,10 @@ def _hardware(group, manifest: dict[str, Any]) -> str:
             vals = sorted({v for v in group[col].dropna().tolist()})
             if vals:
                 settings.append(f"{col}={'/'.join(str(int(v)) if float(v).is_integer() else str(v) for v in vals)}")
+    if "pretrained" in group.columns:
+        vals = sorted({str(v) for v in group["pretrained"].dropna().tolist()})
+        if vals:
+            settings.append(f"pretrained={'/'.join(vals)}")
     if settings:
         parts.append(", ".join(settings))
     if "wall_s" in group.columns:
@@ -148,6 +152,8 @@ def build_report(runs: str | os.PathLike | None = None, build: str | os.PathLike
             if manifest.get("command"):
                 out += [f"Produced by `{manifest['command']}` ({manifest.get('written', '')}; "
                         f"{manifest.get('ok', '?')} ok / {manifest.get('failed', '?')} failed runs).", ""]
+            if manifest.get("note"):
+                out += [f"Note: {manifest['note']}", ""]
         for name, ref in PAPER_REFERENCE.items():
             title = ref.get("title", name)
             out += [f"#### {ref['paper']} {ref['table']}: {title}", "",
