@@ -127,12 +127,19 @@ def ablations(profile: str = "cpu") -> dict[str, Ablation]:
             "γ=2": {**vit, "pooling": "simpool", "model_kwargs.gamma": 2.0},
             "γ=3": {**vit, "pooling": "simpool", "model_kwargs.gamma": 3.0},
         }, note="γ=None is the plain attention-weighted average u = LN(X) a (no shift, no power)."),
-        Ablation("simpool_table10", "SimPool", "Table 10", "SimPool design choices (available ones)", {
+        Ablation("simpool_table10", "SimPool", "Table 10", "SimPool design choices", {
             "SimPool (default)": {**vit, "pooling": "simpool"},
             "multi-head (m=4)": {**vit, "pooling": "simpool", "model_kwargs.pool_kwargs.num_heads": 4},
+            "W_Q = W_K": {**vit, "pooling": "simpool", "model_kwargs.pool_kwargs.shared_qk": True},
+            "f_-1: linear q,k; LN k,v (chosen)": {**vit, "pooling": "simpool", "model_kwargs.gamma": False},
+            "f_-1: linear q,k,v; LN q,k,v": {**vit, "pooling": "simpool", "model_kwargs.gamma": False,
+                                             "model_kwargs.pool_kwargs.linear": "qkv",
+                                             "model_kwargs.pool_kwargs.layernorm": "qkv"},
+            "f_-1: no linear; LN k,v": {**vit, "pooling": "simpool", "model_kwargs.gamma": False,
+                                        "model_kwargs.pool_kwargs.linear": ""},
             "GAP": {**vit, "pooling": "gap"},
-        }, note="W_Q = W_K and the linear/LayerNorm placements of Table 10 (right) are not options of the core's "
-                "SimPool yet: the report lists them as not run."),
+        }, note="the design options are glsim_core.pooling.simpool_variants.SimPoolVariant; the 'f_-1' rows use the "
+                "plain weighted average (γ = None) like Table 10 (right)."),
     ]
     return {a.name: a for a in out}
 

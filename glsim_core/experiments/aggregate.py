@@ -74,7 +74,7 @@ PAPER_REFERENCE: dict[str, dict[str, Any]] = {
         "paper": "SimPool", "table": "Table 10", "setting": "ImageNet-20 %, ResNet-18, 100 epochs, one run",
         "title": "SimPool design choices",
         "rows": {"SimPool (default)": "57.1", "multi-head (m=4)": "56.6", "W_Q = W_K": "56.4",
-                 "GAP": "55.0"},
+                 "f_-1: linear q,k; LN k,v (chosen)": "56.6", "GAP": "55.0"},
         "notes": "left part (f = f_α): SimPool 57.1, multi-head σ2 with m = 4 heads 56.6, W_Q = W_K 56.4; right part "
                  "(f = f_{-1}): the chosen linear-on-q,k / LN-on-k,v setup 56.6 (§4.4 text), GAP 55.0. The other "
                  "rows of the right part (linear and LN placements) cannot be read unambiguously from the text.",
