@@ -255,8 +255,9 @@ def reading(table, name: str, metric: str = "top1", profile: str = "cpu"):
     """Each variant's difference from the table's reference variant, in the paper and here, with a verdict.
 
     ``here Δ`` is the difference of the means; ``± se`` its standard error sqrt(s1²/n1 + s2²/n2) (NaN with one
-    seed). Verdict: "same direction" / "opposite direction" when |Δ| > se (or > 0 with one seed), "within noise"
-    when |Δ| <= se, "no paper number" / "not run" otherwise.
+    seed). Verdict: "same direction" / "opposite direction" when |Δ| > 2·se (or > 0 with one seed: no noise
+    estimate, read it with care), "within noise" when |Δ| <= 2·se, "paper: no difference", "no paper number" or
+    "not run" otherwise.
     """
     import math
 
@@ -287,7 +288,7 @@ def reading(table, name: str, metric: str = "top1", profile: str = "cpu"):
             verdict = "no paper number"
         elif paper_d == 0:
             verdict = "paper: no difference"
-        elif abs(here) <= (se if not math.isnan(se) else 0.0):
+        elif abs(here) <= (2 * se if not math.isnan(se) else 0.0):
             verdict = "within noise"
         else:
             verdict = "same direction" if (here > 0) == (paper_d > 0) and paper_d != 0 else "opposite direction"
