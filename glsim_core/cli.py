@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "calibrate": "glsim_core.train.cli:add_calibrate",
     "flops": "glsim_core.selection.flops:add_cli",
     "exercises": "glsim_core.exercises.generate:add_cli",
+    "sweep": "glsim_core.experiments.sweep:add_cli",
+    "report": "glsim_core.experiments.report:add_cli",
 }
 
 
