@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "compare": "glsim_core.train.cli:add_compare",
     "flops": "glsim_core.selection.flops:add_cli",
     "exercises": "glsim_core.exercises.generate:add_cli",
+    "finetune": "glsim_core.models.finetuned:add_cli",
 }
 
 
