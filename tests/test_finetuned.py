@@ -73,6 +73,8 @@ def test_manifest_round_trip_and_load(bench, data_root):
     # another architecture does not fit the shipped file
     with pytest.raises(FileNotFoundError, match="trained as"):
         ft.load_finetuned("vit", train_if_missing=False, **tiny(bench, model_kwargs={**TINY, "embed_dim": 48}))
+    with pytest.raises(FileNotFoundError, match="trained as"):  # another dataset, when asked for explicitly
+        ft.load_finetuned("vit", train_if_missing=False, **tiny(bench, dataset=str(bench) + "_other"))
 
 
 def test_missing_checkpoint_errors_or_trains_then_caches(bench, data_root):

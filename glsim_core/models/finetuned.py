@@ -58,6 +58,8 @@ FINETUNED: dict[str, dict[str, Any]] = {
 
 #: Config fields that define the network: a checkpoint only loads into a config that agrees on all of them.
 ARCH_FIELDS = ("model", "pooling", "model_kwargs", "img_size")
+#: Fields that must also match when the caller sets them (``pretrained=False``: trained from scratch, another model).
+_IDENTITY_IF_GIVEN = ("pretrained", "dataset", "dataset_config")
 #: Config fields that do not change what is trained (left out of the cache key).
 _RUN_ONLY = ("progress", "device", "num_workers", "out_dir", "resume", "save_checkpoints", "eval_every")
 
@@ -121,8 +123,8 @@ def finetuned_config(name: str, profile: str | None = "cpu", quiet: bool = False
     return cfg
 
 
-def _arch(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: config.get(k) for k in ARCH_FIELDS}
+def _arch(config: dict[str, Any], fields: tuple[str, ...] = ARCH_FIELDS) -> dict[str, Any]:
+    return {k: config.get(k) for k in fields}
 
 
 def _config_key(config) -> str:
@@ -168,7 +170,7 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _shipped_entry(name: str, config) -> tuple[Path | None, dict[str, Any] | None, str]:
+def _shipped_entry(name: str, config, given: Any = None) -> tuple[Path | None, dict[str, Any] | None, str]:
     """``(path, manifest entry, why not)``: the shipped checkpoint if it can be loaded for ``config``."""
     path = finetuned_path(name)
     entry = read_finetuned_manifest()["models"].get(name)
@@ -180,7 +182,8 @@ def _shipped_entry(name: str, config) -> tuple[Path | None, dict[str, Any] | Non
     if digest != entry.get("sha256"):
         return None, None, (f"the sha256 of {path} ({digest[:12]}...) does not match the manifest's "
                             f"({str(entry.get('sha256'))[:12]}...): the file was changed or is incomplete")
-    want, have = _arch(config.to_dict()), _arch(entry.get("config", {}))
+    fields = ARCH_FIELDS + tuple(k for k in _IDENTITY_IF_GIVEN if k in (given or ()))
+    want, have = _arch(config.to_dict(), fields), _arch(entry.get("config", {}), fields)
     if json.loads(json.dumps(want)) != json.loads(json.dumps(have)):
         return None, None, f"the shipped {name!r} was trained as {have}, not {want}"
     return path, entry, ""
@@ -192,14 +195,15 @@ def load_finetuned(name: str, train_if_missing: bool = True, profile: str | None
     """A fine-tuned model of :data:`FINETUNED` (eval mode): shipped checkpoint, else cached, else trained now.
 
     ``overrides`` are :class:`~glsim_core.train.TrainConfig` fields (``epochs=1, max_train_samples=256`` for a
-    quick run); only :data:`ARCH_FIELDS` among them decide whether the shipped checkpoint fits. With
+    quick run); only :data:`ARCH_FIELDS` among them - and ``pretrained`` / ``dataset`` when given:
+    ``pretrained=False`` asks for a model trained from scratch - decide whether the shipped checkpoint fits. With
     ``train_if_missing=False`` a missing (or mismatching) checkpoint raises ``FileNotFoundError``. ``cache``: keep
     a model trained here in ``data/cache/finetuned`` for the next call. ``return_info=True`` returns
     ``(model, info)`` with ``source`` ("shipped", "cache" or "trained"), ``top1`` (test top-1 of that model),
     ``config`` (dict), ``path`` and ``reason``.
     """
     config = finetuned_config(name, profile, **overrides)
-    path, entry, why = _shipped_entry(name, config)
+    path, entry, why = _shipped_entry(name, config, overrides)
     info: dict[str, Any]
     if path is not None:
         model, blob = _build_and_load(path, device)
