@@ -102,3 +102,17 @@ def test_the_widget_builds_and_redraws_without_a_frontend(setup):
     controls["O"].value = 3
     controls["threshold"].value = 0.8
     assert not controls["layer"].disabled
+
+
+def test_maps_figure_layout_and_bad_shapes(setup):
+    import matplotlib.pyplot as plt
+
+    from glsim_core.viz import maps_figure
+
+    model, images, boxes = setup
+    maps = {m: token_scores(model, images, m) for m in ("attention", "gls")}
+    fig = maps_figure(images, maps, (8, 8), boxes, row_names=["a", "b", "c"])
+    assert len(fig.axes) == 3 * 3 and fig.axes[1].get_title() == "attention" and fig.axes[2].get_title() == "gls"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="expected"):
+        maps_figure(images, {"x": torch.zeros(3, 10)}, (8, 8))

@@ -30,7 +30,7 @@ from torch import nn
 from ..metrics.localization import box_iou, boxes_from_mask, normalize_map, upsample_maps
 from .maps import IMAGENET_MEAN, IMAGENET_STD, draw_box, overlay_scores
 
-__all__ = ["widget_frontend_available", "MapExplorer", "map_explorer", "LAYERED_METHODS"]
+__all__ = ["widget_frontend_available", "MapExplorer", "map_explorer", "maps_figure", "LAYERED_METHODS"]
 
 #: Methods the explorer can show at any layer (the others read the last one).
 LAYERED_METHODS = ("gls", "attention", "rollout")
@@ -221,3 +221,35 @@ def map_explorer(model: nn.Module, images: torch.Tensor, boxes: torch.Tensor | N
     if interactive:
         return explorer.widget()
     return explorer.grid_figure(indices, layer=layer)
+
+
+def maps_figure(images: torch.Tensor, maps: dict[str, torch.Tensor], grid: Sequence[int],
+                boxes: torch.Tensor | None = None, mean: Sequence[float] = IMAGENET_MEAN,
+                std: Sequence[float] = IMAGENET_STD, original: bool = True, row_names: Sequence[str] | None = None,
+                panel: float = 1.5, cmap: str = "inferno"):
+    """Rows = images, columns = the original (with its ``boxes`` in lime) and one heatmap per entry of ``maps``
+    (name -> (B, N) token scores on ``grid``): the layout of GLSim Figure 2 and SimPool Figure 1."""
+    import matplotlib.pyplot as plt
+
+    from .maps import show_image
+
+    n, cols = len(images), len(maps) + int(original)
+    for name, m in maps.items():
+        if m.shape[0] != n or m.shape[-1] != int(grid[0]) * int(grid[1]):
+            raise ValueError(f"map {name!r} has shape {tuple(m.shape)}; expected ({n}, {grid[0] * grid[1]})")
+    fig, axes = plt.subplots(n, cols, figsize=(panel * cols, panel * n), squeeze=False)
+    for r in range(n):
+        c = 0
+        if original:
+            show_image(axes[r, 0], images[r], "original" if r == 0 else None, mean, std)
+            if boxes is not None:
+                draw_box(axes[r, 0], boxes[r], color="lime", linewidth=1.2)
+            c = 1
+        for j, (name, m) in enumerate(maps.items()):
+            overlay_scores(axes[r, c + j], images[r], m[r], grid, name if r == 0 else None, cmap=cmap, mean=mean,
+                           std=std)
+        if row_names is not None:
+            axes[r, 0].text(-0.06, 0.5, row_names[r], transform=axes[r, 0].transAxes, rotation=90, ha="right",
+                            va="center", fontsize=7)
+    fig.tight_layout()
+    return fig
