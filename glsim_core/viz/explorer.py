@@ -220,7 +220,11 @@ def map_explorer(model: nn.Module, images: torch.Tensor, boxes: torch.Tensor | N
         interactive = widget_frontend_available()
     if interactive:
         return explorer.widget()
-    return explorer.grid_figure(indices, layer=layer)
+    import matplotlib.pyplot as plt
+
+    fig = explorer.grid_figure(indices, layer=layer)
+    plt.close(fig)  # displayed once, as the returned figure (not again by the inline backend)
+    return fig
 
 
 def maps_figure(images: torch.Tensor, maps: dict[str, torch.Tensor], grid: Sequence[int],
