@@ -40,6 +40,7 @@ def test_efficiency_table_columns_and_values():
     assert table.loc[0, "gflops"] == pytest.approx(vit_flops_closed_form() / 1e9)
     assert table.loc[0, "top1"] == 50.0 and pd.isna(table.loc[1, "top1"])
     assert set(table["best_batch"]) <= {1, 2} and (table["img_per_s"] > 0).all() and (table["peak_mem_mib"] > 0).all()
+    assert (table["mem_mib"] >= 0).all() and (table["mem_mib"] <= table["peak_mem_mib"]).all()
     assert table.loc[1, "params_m"] > table.loc[0, "params_m"]
     untimed = efficiency_table(models, 32, timed=False, progress=False)
     assert "img_per_s" not in untimed and list(untimed["gflops"]) == list(table["gflops"])

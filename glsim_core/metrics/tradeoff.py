@@ -44,8 +44,9 @@ def efficiency_table(models: Mapping[str, nn.Module], img_size: int, accuracy: M
                      max_seconds: float | None = 30.0, progress: bool = True):
     """DataFrame, one row per model: ``params_m``, ``gflops`` (one image), ``top1`` (from ``accuracy``), and with
     ``timed``: ``best_batch``, ``img_per_s``, ``ms_per_image``, ``peak_mem_mib`` (CUDA max allocated, or the CPU
-    process' peak RSS) and ``device``. ``num_threads``: torch CPU threads while timing (1 = stable on a shared
-    machine)."""
+    process' peak RSS), ``mem_mib`` (what the run itself needed: CUDA's peak allocation, or on a CPU the increase
+    of the peak RSS over the RSS before the run) and ``device``. ``num_threads``: torch CPU threads while timing
+    (1 = stable on a shared machine)."""
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -65,7 +66,8 @@ def efficiency_table(models: Mapping[str, nn.Module], img_size: int, accuracy: M
             best = bench["best"]
             row.update(best_batch=best["batch_size"], img_per_s=best["img_per_s"],
                        ms_per_image=best["ms_per_batch"] / best["batch_size"],
-                       peak_mem_mib=best.get("peak_mem_mib"), device=bench["device"])
+                       peak_mem_mib=best.get("peak_mem_mib"),
+                       mem_mib=best.get("rss_increase_mib", best.get("peak_mem_mib")), device=bench["device"])
         rows.append(row)
     return pd.DataFrame(rows)
 
