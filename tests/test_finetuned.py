@@ -42,6 +42,8 @@ def test_recipes_follow_the_profile():
     assert simpool.pooling == "simpool"
     assert glsim.model == "glsim_vit_nano_patch8_64" and glsim.model_kwargs == {"top_o": 8}
     assert vit.img_size == 64 and vit.epochs == 8
+    scratch = ft.finetuned_config("vit_scratch", "cpu", quiet=True)
+    assert scratch.model == vit.model and scratch.pretrained is False and scratch.pooling is None
     with pytest.raises(ValueError, match="unknown fine-tuned model"):
         ft.finetuned_config("resnet")
     with pytest.raises(ValueError, match="unknown training option"):

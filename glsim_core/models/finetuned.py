@@ -1,12 +1,14 @@
 """Shipped fine-tuned checkpoints, "load else train": :func:`load_finetuned`, ``python -m glsim_core finetune``.
 
 The notebooks that draw attention maps (08) and measure efficiency against accuracy (09) need *trained* models.
-Three small ones are fine-tuned from the cpu profile's shipped pretrained backbone (``data/pretrained``, the
-stand-in for ImageNet-21k weights) on the offline benchmark with the GLSim recipe (:mod:`glsim_core.train`), and
-shipped as fp16 state dicts in ``data/finetuned/<name>.pth`` with ``data/finetuned/manifest.json`` (command, seed,
-config, metrics incl. test top-1, wall time, sha256 of each file). They are produced by one command::
+Three small ones (ViT, SimPool-ViT, GLSim) are fine-tuned from the cpu profile's shipped pretrained backbone
+(``data/pretrained``, the stand-in for ImageNet-21k weights) on the offline benchmark with the GLSim recipe
+(:mod:`glsim_core.train`), and shipped as fp16 state dicts in ``data/finetuned/<name>.pth`` with
+``data/finetuned/manifest.json`` (command, seed, config, metrics incl. test top-1, wall time, sha256 of each file);
+a fourth, ``vit_scratch``, is the same ViT trained from random initialisation (the "no pretraining" point of
+notebook 08's probe). They are produced by one command::
 
-    python -m glsim_core finetune                      # all of FINETUNED, the recipe's sizes, seed 1
+    python -m glsim_core finetune                      # all of FINETUNED, the recipes' sizes, seed 1
     python -m glsim_core finetune --names glsim --epochs 4 --max-train 1000
 
 :func:`load_finetuned` returns a model in this order:
@@ -54,6 +56,9 @@ FINETUNED: dict[str, dict[str, Any]] = {
     "simpool_vit": {"model": "{profile.model}", "pooling": "simpool", "name": "simpool_vit"},
     # GLSim: GLS crop (top-O) + second pass + aggregator (GLSim §3.3)
     "glsim": {"model": "{profile.glsim_model}", "model_kwargs": {"top_o": "{profile.top_o}"}, "name": "glsim"},
+    # the ViT trained from scratch (random initialisation, same recipe): the "no pretraining" point of notebook 08's
+    # probe of GLS against backbone strength
+    "vit_scratch": {"model": "{profile.model}", "pretrained": False, "name": "vit_scratch"},
 }
 
 #: Config fields that define the network: a checkpoint only loads into a config that agrees on all of them.
