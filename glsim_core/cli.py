@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "exercises": "glsim_core.exercises.generate:add_cli",
     "sweep": "glsim_core.experiments.sweep:add_cli",
     "report": "glsim_core.experiments.report:add_cli",
+    "finetune": "glsim_core.models.finetuned:add_cli",
 }
 
 
