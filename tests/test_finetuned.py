@@ -10,6 +10,7 @@ import torch
 from glsim_core.data.synthetic import BenchmarkSpec, generate_benchmark
 from glsim_core.models import finetuned as ft
 from glsim_core.models.shipped import sha256
+from glsim_core.profiles import get_profile
 
 TINY = {"depth": 1, "embed_dim": 32, "num_heads": 2}
 
@@ -41,7 +42,7 @@ def test_recipes_follow_the_profile():
     assert vit.model == simpool.model == "vit_nano_patch8_64" and vit.pooling is None
     assert simpool.pooling == "simpool"
     assert glsim.model == "glsim_vit_nano_patch8_64" and glsim.model_kwargs == {"top_o": 8}
-    assert vit.img_size == 64 and vit.epochs == 8
+    assert vit.img_size == 64 and vit.epochs == get_profile("cpu").epochs
     scratch = ft.finetuned_config("vit_scratch", "cpu", quiet=True)
     assert scratch.model == vit.model and scratch.pretrained is False and scratch.pooling is None
     with pytest.raises(ValueError, match="unknown fine-tuned model"):
@@ -114,3 +115,20 @@ def test_cli_trains_into_a_folder_and_rejects_bad_names(bench, tmp_path, data_ro
     entry = json.loads((out / "manifest.json").read_text())["models"]["vit"]
     assert entry["seed"] == 3 and entry["config"]["max_train_samples"] == 16 and entry["config"]["epochs"] == 1
     assert "--max-train 16" in entry["command"] and entry["sha256"] == sha256(out / "vit.pth")
+
+
+def test_a_finished_run_is_exported_instead_of_trained_again(bench, data_root, tmp_path):
+    from glsim_core.train import fit
+
+    run = tmp_path / "run"
+    trained = fit(ft.finetuned_config("vit", "cpu", quiet=True, **tiny(bench, out_dir=str(run))))
+    manifest = ft.finetune(["vit"], from_runs={"vit": run}, **tiny(bench))
+    entry = manifest["models"]["vit"]
+    assert entry["exported_from_run"] == str(run) and entry["metrics"]["top1"] == trained.top1
+    model = ft.load_finetuned("vit", train_if_missing=False, **tiny(bench))
+    for key, value in trained.model.state_dict().items():  # the run's weights, stored in fp16
+        assert torch.allclose(model.state_dict()[key], value.half().float()), key
+    with pytest.raises(ValueError, match="not the 'simpool_vit' recipe"):
+        ft.finetune(["simpool_vit"], from_runs={"simpool_vit": run}, **tiny(bench))
+    with pytest.raises(FileNotFoundError, match="no finished run"):
+        ft.finetune(["vit"], from_runs={"vit": tmp_path / "nothing"}, **tiny(bench))

@@ -242,14 +242,37 @@ def load_finetuned(name: str, train_if_missing: bool = True, profile: str | None
     return (model, info) if return_info else model
 
 
+def _from_run(name: str, run_dir: str | Path, config):
+    """``(model, config, metrics)`` of a finished :func:`~glsim_core.train.fit` run whose network is ``name``'s
+    recipe (e.g. the seed-1 runs of ``python -m glsim_core calibrate``), so that it need not be trained twice."""
+    from ..train.engine import load_trained_model
+
+    run = Path(run_dir)
+    metrics_file = run / "metrics.json"
+    if not metrics_file.is_file():
+        raise FileNotFoundError(f"{run} holds no finished run (no metrics.json)")
+    model, run_config, _ = load_trained_model(run)
+    metrics = json.loads(metrics_file.read_text())
+    fields = ARCH_FIELDS + ("pretrained", "epochs", "dataset")
+    want = _arch(config.to_dict(), fields)
+    have = _arch({**run_config.to_dict(), "pretrained": metrics.get("config", {}).get("pretrained")}, fields)
+    if json.loads(json.dumps(want)) != json.loads(json.dumps(have)):
+        raise ValueError(f"the run in {run} trained {have}, not the {name!r} recipe {want}")
+    return model, run_config, metrics
+
+
 def finetune(names: list[str] | tuple[str, ...] = tuple(FINETUNED), profile: str | None = "cpu",
-             out: str | Path | None = None, command: str | None = None, **overrides: Any) -> dict[str, Any]:
+             out: str | Path | None = None, command: str | None = None,
+             from_runs: dict[str, str | Path] | None = None, **overrides: Any) -> dict[str, Any]:
     """Train each recipe and write ``<out>/<name>.pth`` (fp16 state dict) and ``<out>/manifest.json``.
 
-    ``out`` defaults to ``data/finetuned``. Entries of other names already in the manifest are kept. Returns the
-    manifest.
+    ``out`` defaults to ``data/finetuned``. Entries of other names already in the manifest are kept. ``from_runs``
+    maps names to finished run directories whose network matches the recipe (architecture, pretrained start,
+    epochs, dataset): those are exported instead of trained again. Returns the manifest.
     """
     from ..train import fit
+
+    from_runs = dict(from_runs or {})
 
     names = list(names)
     for n in names:
@@ -266,18 +289,23 @@ def finetune(names: list[str] | tuple[str, ...] = tuple(FINETUNED), profile: str
         shlex.quote(a) for a in ["--names", ",".join(names)] + [f"{k}={v}" for k, v in overrides.items()])
     for name in names:
         config = finetuned_config(name, profile, **overrides)
-        t0 = time.perf_counter()
-        res = fit(config)
-        wall = time.perf_counter() - t0
         path = out / f"{name}.pth"
-        metrics = _summary(res.metrics)
-        _save(path, res.model, config, res.metrics["num_classes"], res.metrics["class_names"], metrics)
+        source = None
+        if name in from_runs:
+            model, config, raw = _from_run(name, from_runs[name], config)
+            wall, source = float(raw.get("seconds", float("nan"))), str(from_runs[name])
+        else:
+            t0 = time.perf_counter()
+            res = fit(config)
+            model, raw, wall = res.model, res.metrics, time.perf_counter() - t0
+        metrics = _summary(raw)
+        _save(path, model, config, raw["num_classes"], raw["class_names"], metrics)
         manifest["models"][name] = {
             "file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size, "command": command,
             "seed": config.seed, "profile": profile, "config": config.to_dict(), "metrics": metrics,
-            "wall_seconds": round(wall, 1), "num_classes": res.metrics["num_classes"],
-            "class_names": res.metrics["class_names"], "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "torch": torch.__version__}
+            "wall_seconds": round(wall, 1), "num_classes": raw["num_classes"],
+            "class_names": raw["class_names"], "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "torch": torch.__version__, **({"exported_from_run": source} if source else {})}
         manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         tmp = manifest_file.with_name("manifest.json.tmp")
         tmp.write_text(json.dumps(manifest, indent=2, default=str))
@@ -301,6 +329,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default=None, help="dataset (default: the profile's offline benchmark)")
     p.add_argument("--out", default=None, help="output folder (default: data/finetuned)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--from-run", action="append", default=[], metavar="NAME=DIR",
+                   help="export a finished run with the recipe's network instead of training it again (e.g. "
+                        "vit=build/calibration/ViT/seed_1 after `python -m glsim_core calibrate`); repeatable")
     p.set_defaults(func=_cli)
 
 
@@ -330,5 +361,11 @@ def _cli(args: argparse.Namespace) -> int:
             if value is not None:
                 parts += [flag, str(value)]
         command = " ".join(shlex.quote(p) for p in parts)
-    finetune(names, profile=args.profile, out=args.out, command=command, **overrides)
+    from_runs = {}
+    for item in args.from_run:
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() not in names:
+            raise ValueError(f"--from-run takes NAME=DIR with NAME among --names {names}, got {item!r}")
+        from_runs[key.strip()] = value.strip()
+    finetune(names, profile=args.profile, out=args.out, command=command, from_runs=from_runs, **overrides)
     return 0
