@@ -256,6 +256,7 @@ def _from_run(name: str, run_dir: str | Path, config):
     fields = ARCH_FIELDS + ("pretrained", "epochs", "dataset")
     want = _arch(config.to_dict(), fields)
     have = _arch({**run_config.to_dict(), "pretrained": metrics.get("config", {}).get("pretrained")}, fields)
+    want["dataset"], have["dataset"] = Path(want["dataset"]).name, Path(have["dataset"]).name  # any checkout
     if json.loads(json.dumps(want)) != json.loads(json.dumps(have)):
         raise ValueError(f"the run in {run} trained {have}, not the {name!r} recipe {want}")
     return model, run_config, metrics
