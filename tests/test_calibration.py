@@ -50,7 +50,7 @@ def test_tiny_calibration_end_to_end(tmp_path):
     loc = localization_frame(res)
     assert set(loc["model"]) == {"ViT, random init", "ViT, shipped pretrained backbone", "ViT, fine-tuned (seed 1)",
                                  "SimPool-ViT, fine-tuned (seed 1)", "GLSim, fine-tuned (seed 1)"}
-    assert set(loc[loc["model"].str.startswith("SimPool")]["map"]) == {"simpool", "gls", "attention", "rollout"}
+    assert set(loc[loc["model"].str.startswith("SimPool")]["map"]) == {"simpool"}  # no CLS token to compare with
     for col in ("top1", "top8", "bottom1", "bottom8", "chance"):
         assert loc[col].between(0, 1).all()
     # chance depends on the boxes only: the same for every model and map

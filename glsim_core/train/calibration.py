@@ -85,7 +85,7 @@ def calibrate(profile: str = "cpu", seeds: Sequence[int] = SEEDS, out_root: str 
         m = create_model(base.model, pretrained=pretrained, num_classes=data.num_classes).eval()
         loc[tag] = localization_scores(m, data, "test", MAP_METHODS, max_samples=max_samples, top_o=top_o)
     first = int(seeds[0])
-    for name, methods in (("ViT", MAP_METHODS), ("SimPool-ViT", ("simpool",) + MAP_METHODS),
+    for name, methods in (("ViT", MAP_METHODS), ("SimPool-ViT", ("simpool",)),  # no CLS token: its own map
                           ("GLSim", MAP_METHODS)):
         model, _, _ = load_trained_model(out / _slug(name) / f"seed_{first}")
         net = model if name == "SimPool-ViT" else _encoder(model)
