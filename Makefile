@@ -10,7 +10,7 @@ NOTEBOOKS = $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Tests and the cpu profile never touch the network.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: install run test lint lab notebooks index exercises lock clean
+.PHONY: install run test lint lab notebooks index exercises ablations report lock clean
 
 # Create the virtual environment if missing and install the package with the exact versions CI passed with.
 # The constraints pin a torch/torchvision pair from the registry, so pip never settles on a local torch wheel
@@ -49,6 +49,13 @@ index: install
 ## regenerate the student exercise notebooks (and their tables) from notebooks/exercises/solutions/
 exercises: install
 	$(PY) -m glsim_core exercises generate
+
+## the ablation table notebook 07 reads (hours on two cores; resumable: re-run to continue) and the report
+ablations: install
+	$(OFFLINE) $(PY) -m glsim_core.experiments.ablations --profile cpu --seeds 1,10,100 --csv data/results/ablations_cpu.csv
+
+report: install
+	$(PY) -m glsim_core report
 
 ## record the exact versions of the current environment (after a green `make test`)
 lock: install

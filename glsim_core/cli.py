@@ -16,8 +16,18 @@ COMMANDS: dict[str, str] = {
     "env": "glsim_core.cli:add_env",
     "run": "glsim_core.cli:add_run",
     "notebooks": "glsim_core.cli:add_notebooks",
+    "train": "glsim_core.train.cli:add_train",
+    "eval": "glsim_core.train.cli:add_eval",
+    "bench": "glsim_core.train.cli:add_bench",
+    "data": "glsim_core.train.cli:add_data",
+    "pretrain": "glsim_core.train.cli:add_pretrain",
+    "compare": "glsim_core.train.cli:add_compare",
+    "calibrate": "glsim_core.train.cli:add_calibrate",
     "flops": "glsim_core.selection.flops:add_cli",
     "exercises": "glsim_core.exercises.generate:add_cli",
+    "sweep": "glsim_core.experiments.sweep:add_cli",
+    "report": "glsim_core.experiments.report:add_cli",
+    "finetune": "glsim_core.models.finetuned:add_cli",
 }
 
 

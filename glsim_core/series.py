@@ -229,8 +229,9 @@ def execute_inplace(paths: Iterable[str | Path], timeout: int = 1800, smoke: boo
     import nbformat
 
     timings = []
-    env_smoke = os.environ.get("GLSIM_SMOKE")
+    env_smoke, env_headless = os.environ.get("GLSIM_SMOKE"), os.environ.get("GLSIM_HEADLESS")
     os.environ["GLSIM_SMOKE"] = "1" if smoke else "0"
+    os.environ["GLSIM_HEADLESS"] = "1"  # no widget frontend: explorers draw static figures
     try:
         for path in paths:
             path = Path(path).resolve()
@@ -247,10 +248,11 @@ def execute_inplace(paths: Iterable[str | Path], timeout: int = 1800, smoke: boo
             timings.append((path, elapsed))
             print(f"executed {path.name} in {elapsed:.1f} s", flush=True)
     finally:
-        if env_smoke is None:
-            os.environ.pop("GLSIM_SMOKE", None)
-        else:
-            os.environ["GLSIM_SMOKE"] = env_smoke
+        for name, value in (("GLSIM_SMOKE", env_smoke), ("GLSIM_HEADLESS", env_headless)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return timings
 
 
@@ -268,9 +270,12 @@ def run_series(
     them. Executed notebooks go to ``out/notebooks/``. Returns one row per notebook (status, seconds, output dir,
     what it recorded, how many figures) and writes ``out/summary.json`` and ``out/summary.md``.
     """
+    import os
+
     import papermill as pm
     from tqdm.auto import tqdm
 
+    os.environ.setdefault("GLSIM_HEADLESS", "1")  # kernels inherit it: explorers draw static figures
     out = Path(out) if out else build_dir()
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     selected = [nb for nb in discover() if not only or nb.number in set(only) or nb.stem in set(only)]

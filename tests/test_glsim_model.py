@@ -205,9 +205,10 @@ def test_pretrained_backbone_loads_through_timm_from_a_local_file(tmp_path, imag
     random = timm.create_model(NAME, num_classes=5)
     assert not torch.equal(random.encoder.pos_embed, source.pos_embed)
 
-    # best_available_backbone finds a checkpoint attached to the timm config (as the cpu profile's will be)
-    assert not best_available_backbone("cpu").pretrained
+    # best_available_backbone finds a checkpoint attached to the timm config (the cpu profile's shipped one)
     cfg = timm.models._registry._model_pretrained_cfgs["vit_nano_patch8_64"]
+    monkeypatch.setattr(cfg, "file", str(tmp_path / "missing.pth"))
+    assert not best_available_backbone("cpu").pretrained  # a configured file that is absent: random init
     monkeypatch.setattr(cfg, "file", str(path))
     weights = best_available_backbone("cpu")
     assert weights.pretrained and weights.kwargs() == {"pretrained": True,

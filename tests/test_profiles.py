@@ -9,7 +9,7 @@ def test_two_profiles_with_the_papers_sizes_on_gpu():
     assert (gpu.img_size, gpu.patch_size, gpu.batch_size, gpu.epochs, gpu.top_o) == (224, 16, 8, 50, 8)
     assert gpu.pretrained
     cpu = get_profile("cpu")
-    assert cpu.img_size < gpu.img_size and not cpu.pretrained
+    assert cpu.img_size < gpu.img_size and cpu.pretrained  # the shipped backbones (data/pretrained)
     assert cpu.grid_size == cpu.img_size // cpu.patch_size
 
 

@@ -59,7 +59,13 @@ def test_sample_images_and_drawing():
         load_sample_images(["not_an_image"])
 
 
-def test_best_available_backbone_without_weights(monkeypatch):
+def test_best_available_backbone_without_weights(monkeypatch, tmp_path):
+    import timm
+
+    shipped = best_available_backbone("cpu")  # the shipped backbone (data/pretrained) is found
+    assert shipped.pretrained and shipped.kwargs()["pretrained_cfg_overlay"]["file"].endswith(".corpus.pth")
+    cfg = timm.models._registry._model_pretrained_cfgs["vit_nano_patch8_64"]
+    monkeypatch.setattr(cfg, "file", str(tmp_path / "missing.pth"))  # a checkout without the shipped weights
     w = best_available_backbone("cpu")
     assert not w.pretrained and w.kwargs() == {"pretrained": False} and "UNTRAINED" in str(w)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -25,7 +25,17 @@ for _mod in ("glsim_core.models.glsim",):
             raise
 
 __all__ = ["BackboneWeights", "best_available_backbone", "create_model", "forward_tokens", "num_prefix_tokens",
-           "patch_grid", "record_attention"]
+           "patch_grid", "record_attention", "load_finetuned", "FINETUNED"]
+
+_LAZY = {"load_finetuned": "glsim_core.models.finetuned", "FINETUNED": "glsim_core.models.finetuned",
+         "finetuned_path": "glsim_core.models.finetuned"}
+
+
+def __getattr__(name: str) -> Any:
+    """``load_finetuned`` & co. import the training engine: loaded on first use only."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def create_model(name: str, pretrained: bool = False, pooling: str | None = None, **kwargs: Any) -> nn.Module:

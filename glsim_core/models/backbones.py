@@ -14,10 +14,13 @@ from collections.abc import Iterator, Sequence
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import generate_default_cfgs, register_model
+from timm.models.resnet import BasicBlock, ResNet, _create_resnet
 from timm.models.vision_transformer import VisionTransformer, _create_vision_transformer
 from torch import nn
 
-__all__ = ["SMALL_VITS", "record_attention", "forward_tokens", "num_prefix_tokens", "patch_grid"]
+from .shipped import SHIPPED, shipped_weights_path
+
+__all__ = ["SMALL_VITS", "SMALL_CNNS", "record_attention", "forward_tokens", "num_prefix_tokens", "patch_grid"]
 
 #: Small-image ViT configurations for the cpu profile (name -> VisionTransformer kwargs).
 SMALL_VITS: dict[str, dict] = {
@@ -30,18 +33,47 @@ SMALL_VITS: dict[str, dict] = {
 }
 
 
-def _cfg(img_size: int) -> dict:
-    return dict(input_size=(3, img_size, img_size), crop_pct=1 / 1.34, interpolation="bicubic",
-                mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, num_classes=1000,
-                first_conv="patch_embed.proj", classifier="head")
+#: Small CNNs for the cpu profile (SimPool's CNN side): timm ResNets with BasicBlocks. ``output_stride=8`` keeps
+#: an 8x8 feature map at 64 px (like the ViT's token grid) by dilating the last two stages instead of striding.
+SMALL_CNNS: dict[str, dict] = {
+    # 64 px -> 8x8x128 map; ~0.5 M parameters.
+    "resnet_nano_64": dict(block=BasicBlock, layers=(1, 1, 1, 1), channels=(32, 64, 96, 128), stem_width=32,
+                           output_stride=8),
+}
+
+
+def _cfg(img_size: int, name: str | None = None, first_conv: str = "patch_embed.proj",
+         classifier: str = "head") -> dict:
+    """A timm pretrained config; names with shipped weights point ``file`` at them (``models.shipped``)."""
+    cfg = dict(input_size=(3, img_size, img_size), crop_pct=1 / 1.34, interpolation="bicubic",
+               mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, num_classes=1000,
+               first_conv=first_conv, classifier=classifier)
+    if name in SHIPPED:
+        cfg.update(file=str(shipped_weights_path(name)), num_classes=SHIPPED[name]["num_classes"],
+                   license="see data/pretrained/manifest.json", notes="pretrained by `python -m glsim_core pretrain`")
+    return cfg
 
 
 # timm's register_model reads this module-level name to attach the pretrained configs to the names below.
-default_cfgs = generate_default_cfgs({name: _cfg(args["img_size"]) for name, args in SMALL_VITS.items()})
+default_cfgs = generate_default_cfgs({
+    **{name: _cfg(args["img_size"], name) for name, args in SMALL_VITS.items()},
+    **{name: _cfg(64, name, first_conv="conv1", classifier="fc") for name in SMALL_CNNS},
+})
+
+
+def _check_shipped(name: str, pretrained: bool, kwargs: dict) -> None:
+    overlay = kwargs.get("pretrained_cfg_overlay") or {}
+    if "file" in overlay or kwargs.get("pretrained_cfg") is not None:  # the caller names other weights
+        return
+    if pretrained and name in SHIPPED and not shipped_weights_path(name).is_file():
+        raise FileNotFoundError(
+            f"pretrained=True for {name!r} needs its shipped weights at {shipped_weights_path(name)}, which are "
+            f"missing; restore them from git or rebuild them with `python -m glsim_core pretrain`")
 
 
 def _make(name: str):
     def factory(pretrained: bool = False, **kwargs) -> VisionTransformer:
+        _check_shipped(name, pretrained, kwargs)
         return _create_vision_transformer(name, pretrained=pretrained, **{**SMALL_VITS[name], **kwargs})
 
     factory.__name__ = name
@@ -49,8 +81,20 @@ def _make(name: str):
     return register_model(factory)
 
 
+def _make_cnn(name: str):
+    def factory(pretrained: bool = False, **kwargs) -> ResNet:
+        _check_shipped(name, pretrained, kwargs)
+        return _create_resnet(name, pretrained=pretrained, **{**SMALL_CNNS[name], **kwargs})
+
+    factory.__name__ = name
+    factory.__doc__ = f"Small ResNet for the cpu profile: {SMALL_CNNS[name]}."
+    return register_model(factory)
+
+
 for _name in SMALL_VITS:
     _make(_name)
+for _name in SMALL_CNNS:
+    _make_cnn(_name)
 
 
 def num_prefix_tokens(model: nn.Module) -> int:

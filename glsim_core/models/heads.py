@@ -154,6 +154,10 @@ def _build_pool(pooling: str | nn.Module, dim: int, family: str, gamma: Any, poo
     name = str(pooling).lower()
     if name == "simpool":
         g = DEFAULT_GAMMA[family] if gamma is None else (None if gamma is False else float(gamma))
+        if {"linear", "layernorm", "shared_qk"} & set(pool_kwargs):  # SimPool Table 10's design options
+            from ..pooling.simpool_variants import SimPoolVariant
+
+            return SimPoolVariant(dim, gamma=g, **pool_kwargs)
         return SimPool(dim, gamma=g, **pool_kwargs)
     if gamma is not None:
         raise ValueError(f"gamma is SimPool's exponent; pooling={pooling!r} takes its options in pool_kwargs")

@@ -5,6 +5,8 @@
 * :mod:`.attention` - last-layer attention, FFVT's MAWS, TransFG's PSM, attention rollout, and
   :func:`token_scores` for any mechanism (GLS and SimPool's attention included) on a model.
 * :mod:`.flops` - :func:`dfsm_flops` (Tables 1, 7, 8), measured FLOPs and CPU time.
+* :mod:`.probe` (import it from there) - :func:`~.probe.gls_layer_probe` (per-layer top-O / bottom-O tokens inside the
+  object box for GLS, attention and rollout) and :func:`~.probe.localization_table` (MaxBoxAccV2 of every map).
 """
 
 from .attention import (

@@ -1,0 +1,245 @@
+"""When does GLS find the object? Per-layer probes of token selection, and every map scored with MaxBoxAccV2.
+
+* :func:`gls_layer_probe` - for each encoder block ``l``, the fraction of the top-O and of the bottom-O tokens
+  that lie inside the object's box, for GLS computed on the tokens after block ``l`` (GLSim Eq. 1-2, with the
+  encoder's final LayerNorm applied as GLSim applies it to the last block's output), for the CLS attention of
+  block ``l`` (head mean, Figure 2's "attention" at that depth) and for attention rollout over blocks ``1..l``
+  (Abnar & Zuidema 2020). ``chance`` is the fraction of all tokens inside the box: a selector that ignores the
+  image scores ``chance`` on average; one that finds the object approaches 1 for top-O and 0 for bottom-O.
+  GLSim §3.2 argues that the CLS token's most (least) similar tokens are the discriminative (background) ones;
+  this probe measures it, per layer and per backbone.
+* :func:`localization_table` - every map method of several models scored with MaxBoxAccV2 (Choe et al. 2020, as
+  in SimPool Table 5) and with token hit rates on a dataset's boxes (through
+  :func:`glsim_core.train.evaluation.localization_scores`), plus two image-independent baselines: ``center`` (a
+  centred Gaussian prior) and ``random`` (seeded uniform scores).
+* :func:`boxed_examples` - a batch of evaluation images with their object boxes (for the probe and the plots).
+
+A token is "inside" when its patch centre lies inside the box (:func:`glsim_core.metrics.token_box_hits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..metrics.localization import MaxBoxAccV2, token_box_hits
+from .attention import attention_rollout, last_layer_attention
+from .gls import global_local_similarity
+
+__all__ = ["PROBE_METHODS", "BASELINES", "encoder_of", "layer_token_scores", "gls_layer_probe", "boxed_examples",
+           "baseline_scores", "localization_table"]
+
+PROBE_METHODS = ("gls", "attention", "rollout")
+BASELINES = ("center", "random")
+
+
+def encoder_of(model: nn.Module) -> nn.Module:
+    """The timm ViT inside ``model`` (GLSim's ``encoder``, else the model itself)."""
+    enc = getattr(model, "encoder", model)
+    if not hasattr(enc, "blocks") or not hasattr(enc, "patch_embed"):
+        raise TypeError(f"{type(model).__name__} is not a timm ViT (nor a GLSim model): the probe reads its blocks")
+    return enc
+
+
+def _layers(layers: Sequence[int] | None, depth: int) -> list[int]:
+    if layers is None:
+        return list(range(depth))
+    out = []
+    for i in layers:
+        if not -depth <= int(i) < depth:
+            raise ValueError(f"layer {i} out of range for {depth} blocks (use 0..{depth - 1} or negative indices)")
+        out.append(int(i) % depth)
+    return sorted(set(out))
+
+
+@torch.no_grad()
+def layer_token_scores(model: nn.Module, images: torch.Tensor, layers: Sequence[int] | None = None,
+                       methods: Sequence[str] = PROBE_METHODS, metric: str = "cosine",
+                       norm: bool = True) -> dict[str, dict[int, torch.Tensor]]:
+    """``{method: {layer: (B, N) scores}}`` from one forward pass of the encoder (layers are 0-based blocks).
+
+    ``gls``: GLS between the CLS token and the patch tokens after block ``l`` (through the final norm when
+    ``norm``); ``attention``: head-mean CLS row of block ``l``'s attention; ``rollout``: rollout over blocks
+    ``0..l``. The model's train/eval mode is left as it is (call ``model.eval()`` first).
+    """
+    from ..models.backbones import num_prefix_tokens, record_attention
+
+    unknown = sorted(set(methods) - set(PROBE_METHODS))
+    if unknown:
+        raise ValueError(f"unknown probe method(s) {unknown}; choose from {PROBE_METHODS}")
+    if images.ndim != 4:
+        raise ValueError(f"images must be (batch, channels, height, width), got shape {tuple(images.shape)}")
+    enc = encoder_of(model)
+    depth = len(enc.blocks)
+    chosen = _layers(layers, depth)
+    prefix = num_prefix_tokens(enc)
+    if prefix < 1 or getattr(enc, "cls_token", None) is None:
+        raise ValueError(f"{type(model).__name__} has no CLS token: GLS, attention and rollout read the CLS "
+                         "token (a SimPool-pooled ViT drops it; probe its SimPool map with token_scores instead)")
+    outputs: list[torch.Tensor] = []
+    hooks = [blk.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for blk in enc.blocks]
+    try:
+        with record_attention(enc) as maps:
+            enc.forward_features(images)
+    finally:
+        for h in hooks:
+            h.remove()
+    result: dict[str, dict[int, torch.Tensor]] = {m: {} for m in methods}
+    for layer in chosen:
+        if "gls" in methods:
+            tokens = enc.norm(outputs[layer]) if norm else outputs[layer]
+            result["gls"][layer] = global_local_similarity(tokens, metric, prefix).float()
+        if "attention" in methods:
+            result["attention"][layer] = last_layer_attention(maps[layer:layer + 1], prefix).float()
+        if "rollout" in methods:
+            result["rollout"][layer] = attention_rollout(maps[:layer + 1], prefix).float()
+    return result
+
+
+@torch.no_grad()
+def gls_layer_probe(model: nn.Module, images: torch.Tensor, boxes: torch.Tensor, top_o: int = 8,
+                    layers: Sequence[int] | None = None, methods: Sequence[str] = PROBE_METHODS,
+                    metric: str = "cosine", norm: bool = True, batch_size: int = 128):
+    """Per layer and method: fraction of the top-O / bottom-O tokens inside the object box, and chance.
+
+    ``images`` (B, C, H, W) on the model's device, ``boxes`` (B, 4) pixel boxes ``x0, y0, x1, y1`` (half-open) of
+    the objects in those images. Returns a pandas DataFrame with one row per (method, layer): ``layer`` (1-based
+    block number), ``top`` and ``bottom`` (hit rates of the top-O / bottom-O tokens), ``chance``, ``top_ratio`` =
+    top / chance, ``top1`` (hit rate of the single best token), ``o`` and ``n`` images.
+    """
+    import pandas as pd
+
+    from ..models.backbones import patch_grid
+
+    boxes = torch.as_tensor(boxes).reshape(-1, 4)
+    if len(boxes) != len(images):
+        raise ValueError(f"{len(images)} images but {len(boxes)} boxes")
+    if isinstance(top_o, bool) or int(top_o) < 1:
+        raise ValueError(f"top_o must be a positive int, got {top_o!r}")
+    enc = encoder_of(model)
+    grid = patch_grid(enc, tuple(images.shape[-2:]))
+    patch = tuple(int(p) for p in enc.patch_embed.patch_size)
+    o = min(int(top_o), grid[0] * grid[1])
+    chunks: dict[tuple[str, int], list[torch.Tensor]] = {}
+    for start in range(0, len(images), batch_size):
+        scores = layer_token_scores(model, images[start:start + batch_size], layers, methods, metric, norm)
+        for method, per_layer in scores.items():
+            for layer, s in per_layer.items():
+                chunks.setdefault((method, layer), []).append(s.cpu())
+    rows = []
+    for (method, layer), parts in chunks.items():
+        s = torch.cat(parts)
+        top = token_box_hits(s, boxes, grid, patch, k=o)
+        bottom = token_box_hits(s, boxes, grid, patch, k=o, largest=False)
+        best = token_box_hits(s, boxes, grid, patch, k=1)
+        rows.append(dict(method=method, layer=layer + 1, top=top["hit_rate"], bottom=bottom["hit_rate"],
+                         chance=top["chance"], top_ratio=top["ratio"], top1=best["hit_rate"], o=o, n=len(s)))
+    order = {m: i for i, m in enumerate(PROBE_METHODS)}
+    return pd.DataFrame(rows).sort_values(["method", "layer"], key=lambda c: c.map(order) if c.name == "method"
+                                          else c).reset_index(drop=True)
+
+
+def boxed_examples(data: Any, split: str = "test", n: int = 64, start: int = 0) -> dict[str, Any]:
+    """``{"images" (n, C, H, W), "boxes" (n, 4), "labels" (n,), "index" (n,)}``: evaluation-transformed images of a
+    dataset with boxes (:class:`glsim_core.data.ImageData`), the first box of each, in the view's pixels."""
+    from ..data.hf import collate_images
+
+    if not data.has_boxes:
+        raise ValueError(f"dataset {data.name!r} has no boxes")
+    ds = data.torch_split(split, train=False, with_boxes=True)
+    stop = min(len(ds), int(start) + int(n))
+    if stop <= start:
+        raise ValueError(f"split {split!r} has {len(ds)} examples; nothing from index {start}")
+    batch = collate_images(ds.__getitems__(list(range(int(start), stop))))
+    boxes = torch.stack([torch.as_tensor(b).reshape(-1, 4)[0] for b in batch["boxes"]]).float()
+    return {"images": batch["image"], "boxes": boxes, "labels": batch["label"], "index": batch["index"]}
+
+
+def baseline_scores(kind: str, batch: int, grid: tuple[int, int], seed: int = 0, sigma: float = 0.25) -> torch.Tensor:
+    """(B, N) image-independent scores: ``center`` = a Gaussian of width ``sigma`` (fraction of the side) around
+    the image centre, ``random`` = uniform scores from a seeded generator."""
+    rows, cols = grid
+    if kind == "center":
+        yy, xx = torch.meshgrid((torch.arange(rows) + 0.5) / rows - 0.5, (torch.arange(cols) + 0.5) / cols - 0.5,
+                                indexing="ij")
+        s = torch.exp(-(xx ** 2 + yy ** 2) / (2 * sigma ** 2)).reshape(1, -1)
+        return s.expand(batch, -1).clone()
+    if kind == "random":
+        return torch.rand(batch, rows * cols, generator=torch.Generator().manual_seed(seed))
+    raise ValueError(f"unknown baseline {kind!r}; choose from {BASELINES}")
+
+
+def _applicable(model: nn.Module, method: str) -> bool:
+    """Whether ``model`` has the map ``method`` reads: a CLS token for GLS and the attention mechanisms (GLSim
+    always has one), a SimPool head for ``simpool``."""
+    from ..models.heads import get_pooling
+
+    if method != "simpool":
+        return getattr(encoder_of(model), "cls_token", None) is not None
+    from ..models.glsim import GLSim
+
+    if isinstance(model, GLSim):
+        return model.pool == "simpool"
+    try:
+        return get_pooling(model) is not None
+    except Exception:
+        return False
+
+
+def localization_table(models: Mapping[str, nn.Module], data: Any, split: str = "test",
+                       methods: Sequence[str] = ("attention", "maws", "psm", "rollout", "gls", "simpool"),
+                       baselines: Sequence[str] = BASELINES, max_samples: int | None = None, top_o: int = 8,
+                       batch_size: int = 128, seed: int = 0):
+    """MaxBoxAccV2 (and MaxBoxAcc at IoU 0.3/0.5/0.7, top-1/top-O/bottom-O token hit rates) of every map method of
+    every model on ``data``'s boxes. Methods a model does not have (``simpool`` without a SimPool head) are left
+    out. Returns a DataFrame: model, method, maxboxacc_v2, iou30, iou50, iou70, top1, topO, bottomO, chance, n."""
+    import pandas as pd
+
+    from ..train.evaluation import localization_scores
+
+    rows = []
+    for name, model in models.items():
+        usable = [m for m in methods if _applicable(model, m)]
+        if not usable:
+            continue
+        res = localization_scores(model, data, split, usable, batch_size=batch_size, max_samples=max_samples,
+                                  top_o=top_o)
+        for method, r in res.items():
+            rows.append(_row(name, method, r, top_o))
+    if baselines:
+        ex = boxed_examples(data, split, n=max_samples or 10 ** 9)
+        side = ex["images"].shape[-1]
+        if not models:
+            raise ValueError("baselines need at least one model (for the token grid)")
+        grid, patch = _grid_of(next(iter(models.values())), ex["images"])
+        for kind in baselines:
+            s = baseline_scores(kind, len(ex["boxes"]), grid, seed=seed)
+            metric = MaxBoxAccV2()
+            metric.update(s.reshape(-1, *grid), [b[None] for b in ex["boxes"]], (side, side))
+            res = metric.compute()
+            k = min(top_o, s.shape[1])
+            hits = {"top1": token_box_hits(s, ex["boxes"], grid, patch, k=1),
+                    f"top{k}": token_box_hits(s, ex["boxes"], grid, patch, k=k),
+                    f"bottom{k}": token_box_hits(s, ex["boxes"], grid, patch, k=k, largest=False)}
+            r = {"maxboxacc_v2": res["maxboxacc_v2"], "maxboxacc": res["maxboxacc"],
+                 **{key: h["hit_rate"] for key, h in hits.items()}, "chance": hits["top1"]["chance"], "n": res["n"]}
+            rows.append(_row("baseline", kind, r, top_o))
+    return pd.DataFrame(rows)
+
+
+def _grid_of(model: nn.Module, images: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
+    from ..models.backbones import patch_grid
+
+    enc = encoder_of(model)
+    return patch_grid(enc, tuple(images.shape[-2:])), tuple(int(p) for p in enc.patch_embed.patch_size)
+
+
+def _row(model: str, method: str, r: dict[str, Any], top_o: int) -> dict[str, Any]:
+    k = next((key[3:] for key in r if key.startswith("top") and key != "top1"), str(top_o))
+    acc = {float(d): v for d, v in r["maxboxacc"].items()}
+    return dict(model=model, method=method, maxboxacc_v2=r["maxboxacc_v2"], iou30=acc.get(0.3),
+                iou50=acc.get(0.5), iou70=acc.get(0.7), top1=r["top1"], topO=r.get(f"top{k}"),
+                bottomO=r.get(f"bottom{k}"),                 chance=r["chance"], n=r["n"])
