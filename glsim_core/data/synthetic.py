@@ -470,14 +470,25 @@ def _bird(length: float, attrs: dict[str, str], plumage: tuple[int, int, int], r
     return img
 
 
+def _canvas(spec, rng: np.random.Generator) -> tuple[int, float, float, Image.Image]:
+    """The supersampled textured canvas of one image and the span (lo, hi) of its central view."""
+    size = spec.image_size * SUPERSAMPLE
+    margin = (spec.image_size - spec.view_size) / 2 * SUPERSAMPLE
+    return size, margin, size - margin, _background(rng, size, spec.texture_contrast)
+
+
+def _finish(spec, canvas: Image.Image, mask: Image.Image) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """Downsample the canvas to the image size; the object's tight box from its mask, in final pixels."""
+    out = canvas.convert("RGB").resize((spec.image_size, spec.image_size), Image.BOX)
+    box = mask.getbbox() or (0, 0, 0, 0)
+    return out, tuple(float(v) / SUPERSAMPLE for v in box)
+
+
 def render_benchmark_image(spec: BenchmarkSpec, label: int, rng: np.random.Generator
                            ) -> tuple[Image.Image, tuple[float, float, float, float]]:
     """One benchmark image of class ``label`` and the bird's tight box (pixel x0, y0, x1, y1 of the final image)."""
     S = SUPERSAMPLE
-    size = spec.image_size * S
-    margin = (spec.image_size - spec.view_size) / 2 * S
-    lo, hi = margin, size - margin
-    canvas = _background(rng, size, spec.texture_contrast)
+    size, lo, hi, canvas = _canvas(spec, rng)
     attrs = benchmark_classes(spec.num_classes)[label]
     length = rng.uniform(*spec.object_scale) * spec.view_size * S
     plumage = tuple(int(np.clip(v + rng.integers(-25, 26), 0, 255)) for v in _PLUMAGE[rng.integers(len(_PLUMAGE))])
@@ -505,19 +516,14 @@ def render_benchmark_image(spec: BenchmarkSpec, label: int, rng: np.random.Gener
     _clutter(rng, canvas, int(rng.integers(spec.clutter[0], spec.clutter[1] + 1)), length, placed, _CLUTTER_RGB)
     mask = Image.new("L", canvas.size, 0)
     _paste(canvas, bird, center, mask=mask)
-    out = canvas.convert("RGB").resize((spec.image_size, spec.image_size), Image.BOX)
-    box = mask.getbbox() or (0, 0, 0, 0)
-    return out, tuple(float(v) / S for v in box)
+    return _finish(spec, canvas, mask)
 
 
 def render_corpus_image(spec: CorpusSpec, label: int, rng: np.random.Generator
                         ) -> tuple[Image.Image, tuple[float, float, float, float]]:
     """One corpus image of category ``label`` and the main object's tight box (pixel x0, y0, x1, y1)."""
     S = SUPERSAMPLE
-    size = spec.image_size * S
-    margin = (spec.image_size - spec.view_size) / 2 * S
-    lo, hi = margin, size - margin
-    canvas = _background(rng, size, spec.texture_contrast)
+    size, lo, hi, canvas = _canvas(spec, rng)
     name = CORPUS_CATEGORIES[label]
     length = rng.uniform(*spec.object_scale) * spec.view_size * S
     bg_mean = np.asarray(canvas.resize((4, 4)).convert("RGB")).reshape(-1, 3).mean(0)
@@ -549,9 +555,7 @@ def render_corpus_image(spec: CorpusSpec, label: int, rng: np.random.Generator
     _clutter(rng, canvas, int(rng.integers(spec.clutter[0], spec.clutter[1] + 1)), length * 0.6, placed, None)
     mask = Image.new("L", canvas.size, 0)
     _paste(canvas, obj, center, mask=mask)
-    out = canvas.convert("RGB").resize((spec.image_size, spec.image_size), Image.BOX)
-    box = mask.getbbox() or (0, 0, 0, 0)
-    return out, tuple(float(v) / S for v in box)
+    return _finish(spec, canvas, mask)
 
 
 # ------------------------------------------------------------------------------------------------ writing
