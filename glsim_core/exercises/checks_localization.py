@@ -184,6 +184,11 @@ def check_estimated_boxes(estimated_boxes, *, quiet: bool = False) -> CheckResul
             for label, wrong, mistake_hint in mistakes:
                 if _same_boxes(got, wrong) and not _same_boxes(wrong, expected):
                     raise Mismatch(exp_text, f"{got_text} — it matches {label}", mistake_hint)
+            rows = {tuple(r) for r in expected.tolist()}
+            if 0 < len(got) < len(expected) and all(tuple(r) in rows for r in got.tolist()):
+                raise Mismatch(exp_text, f"{got_text} — right boxes, but {len(expected) - len(got)} missing",
+                               "MaxBoxAccV2 boxes every connected component of the mask: return one box per "
+                               "component, not only some of them.")
             raise Mismatch(exp_text, got_text, hint or "Normalise, threshold with s ≥ τ, label the 8-connected "
                            "components, and take the tight half-open box of each.")
         return run
