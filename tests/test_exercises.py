@@ -6,13 +6,17 @@ from __future__ import annotations
 import inspect
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from glsim_core import exercises as ex
+from glsim_core.exercises.checks_localization import estimated_boxes_reference, maxboxacc_reference
 from glsim_core.exercises.checks_pooling import reference_shares
 from glsim_core.exercises.checks_selection import selected_inside_reference
+from glsim_core.metrics.localization import MaxBoxAccV2, box_iou, boxes_from_mask, max_box_acc, normalize_map
 from glsim_core.pooling import Exp, FAlpha, PoolingProcess, SimPool
 from glsim_core.selection import attention_rollout, dfsm_flops, global_local_similarity, select_boxes
 from glsim_core.selection.flops import ViTSpec, _method_flops
@@ -39,11 +43,15 @@ REFERENCES = {
     "box_rule_ablation": selected_inside_reference,
     "attention_rollout": attention_rollout,
     "dfsm_flops": lambda m, d, depth, h, p, s: dfsm_flops(m, ViTSpec(d, depth, h, p), s)["flops"],
+    "estimated_boxes": lambda m, tau: boxes_from_mask(normalize_map(m.numpy()) >= tau),
+    "maxboxacc": lambda maps, gt, delta, taus: max_box_acc(maps, gt, tuple(maps.shape[-2:]), iou_thresholds=(delta,),
+                                                           cam_thresholds=taus)["maxboxacc"][delta],
 }
 
 #: Reference code the verdicts must never print.
 REFERENCE_SOURCES = [FAlpha.forward, SimPool.forward, select_boxes, attention_rollout, global_local_similarity,
-                     _method_flops, reference_shares, selected_inside_reference]
+                     _method_flops, reference_shares, selected_inside_reference, estimated_boxes_reference,
+                     maxboxacc_reference, normalize_map, boxes_from_mask, box_iou, MaxBoxAccV2.best_ious]
 
 
 def _reference_lines() -> set[str]:
@@ -112,6 +120,39 @@ def _flops_without_overlap(method, d, depth, h, p, s):
     return h * (depth - 2) * n * n * (2 * n - 1)
 
 
+def _student_boxes(m, tau, normalize=True, connectivity=8, inclusive=False):
+    """A student's estimated_boxes, written independently of the check (with the mistakes as options)."""
+    s = m.double()
+    if normalize:
+        s = (s - s.min()) / (s.max() - s.min()) if s.max() > s.min() else torch.zeros_like(s)
+    structure = np.ones((3, 3)) if connectivity == 8 else None
+    labels, n = ndimage.label((s >= tau).numpy(), structure=structure)
+    if n == 0:
+        return torch.zeros(1, 4)
+    boxes = torch.tensor([[sl[1].start, sl[0].start, sl[1].stop, sl[0].stop] for sl in ndimage.find_objects(labels)],
+                         dtype=torch.float64)
+    return boxes - torch.tensor([0.0, 0.0, 1.0, 1.0]) if inclusive else boxes
+
+
+def _student_maxboxacc(maps, gt_boxes, delta, thresholds, per_image=False, plus_one=0.0, normalize=True,
+                       boxes_fn=None):
+    """A student's maxboxacc (loops, torch), with the mistakes as options: the best τ per image, IoU with +1
+    (inclusive) areas, no normalisation."""
+    boxes_fn = boxes_fn or (lambda m, t: _student_boxes(m, t, normalize=normalize))
+    hits = torch.zeros(len(maps), len(thresholds))
+    for i, (m, gt) in enumerate(zip(maps, gt_boxes.double())):
+        for j, tau in enumerate(thresholds):
+            b = torch.as_tensor(boxes_fn(m, tau), dtype=torch.float64)
+            w = (torch.minimum(b[:, 2], gt[2]) - torch.maximum(b[:, 0], gt[0]) + plus_one).clamp(min=0)
+            h = (torch.minimum(b[:, 3], gt[3]) - torch.maximum(b[:, 1], gt[1]) + plus_one).clamp(min=0)
+            area_b = (b[:, 2] - b[:, 0] + plus_one) * (b[:, 3] - b[:, 1] + plus_one)
+            area_gt = (gt[2] - gt[0] + plus_one) * (gt[3] - gt[1] + plus_one)
+            hits[i, j] = float(((w * h) / (area_b + area_gt - w * h)).max() >= delta)
+    if per_image:
+        return float(hits.max(1).values.mean() * 100)
+    return float(hits.mean(0).max() * 100)
+
+
 WRONG = [
     ("f_alpha", _wrong_f_alpha, "α = −3", "sign of α flipped"),
     ("f_alpha", lambda v, a, alpha: FAlpha(alpha)(v, torch.full_like(a, 1 / a.shape[1])), "softmax weights",
@@ -134,6 +175,16 @@ WRONG = [
     ("dfsm_flops", lambda m, d, depth, h, p, s: REFERENCES["dfsm_flops"](m, d, depth, h, p, s) + 1, "GLS",
      "off by +1 FLOPs"),
     ("gamma_sharpness", lambda v, a, g: a.unsqueeze(-1).expand_as(v), "γ = 2", "attention a"),
+    ("estimated_boxes", lambda m, t: _student_boxes(m, t, normalize=False), "negative scores", "normalisation"),
+    ("estimated_boxes", lambda m, t: _student_boxes(m, t, connectivity=4), "diagonal chain", "8-connectivity"),
+    ("estimated_boxes", lambda m, t: _student_boxes(m, t, inclusive=True), "one Gaussian blob", "half-open"),
+    ("estimated_boxes", lambda m, t: _student_boxes(m, t)[:1], "two separate blobs", "every connected component"),
+    ("estimated_boxes", lambda m, t: _student_boxes(m, t)[:, 2:], "one Gaussian blob", "four numbers per row"),
+    ("maxboxacc", lambda *a: _student_maxboxacc(*a, per_image=True), "one τ for the whole set",
+     "best τ chosen per image"),
+    ("maxboxacc", lambda *a: _student_maxboxacc(*a, plus_one=1.0), "objects of a few pixels", "+1 (inclusive"),
+    ("maxboxacc", lambda *a: _student_maxboxacc(*a, normalize=False), "negative scores", "normalised to [0, 1]"),
+    ("maxboxacc", lambda *a: _student_maxboxacc(*a) / 100, "8 images", "a fraction instead of a percentage"),
 ]
 
 
@@ -263,3 +314,57 @@ def test_check_tensors_are_compared_in_float64_whatever_the_student_dtype(capsys
     result = ex.check_gls(lambda t, p=1: F.cosine_similarity(t[:, :1], t[:, p:], dim=-1).float())
     capsys.readouterr()
     assert result.passed
+
+
+def test_the_localization_references_agree_with_the_core_metric_and_a_flood_fill():
+    g = torch.Generator().manual_seed(3)
+    maps = torch.rand(5, 12, 20, generator=g).double()  # float32-representable: the core upsamples in float32
+    maps[2] = 0.5  # a constant map
+    gt = torch.tensor([[0, 0, 6, 6], [3, 2, 15, 12], [0, 0, 20, 12], [10, 4, 11, 5], [4.5, 1.5, 9.5, 7.5]])
+    taus = [0.0, 0.2, 0.45, 0.7, 0.9]
+    for delta in (0.1, 0.3, 0.5):
+        direct = max_box_acc(maps, gt, (12, 20), iou_thresholds=(delta,), cam_thresholds=taus)["maxboxacc"][delta]
+        assert maxboxacc_reference(maps, gt, delta, taus) == pytest.approx(direct, abs=1e-12)
+        assert _student_maxboxacc(maps, gt, delta, taus) == pytest.approx(direct, abs=1e-9)
+
+    def flood_fill_boxes(m, tau):  # an independent 8-connected labelling: breadth-first search on the mask
+        s = normalize_map(m.numpy())
+        mask, seen, boxes = s >= tau, np.zeros(s.shape, bool), []
+        for start in zip(*np.nonzero(mask)):
+            if seen[start]:
+                continue
+            seen[start], todo, ys, xs = True, [start], [], []
+            while todo:
+                y, x = todo.pop()
+                ys.append(y)
+                xs.append(x)
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        q = (y + dy, x + dx)
+                        if 0 <= q[0] < s.shape[0] and 0 <= q[1] < s.shape[1] and mask[q] and not seen[q]:
+                            seen[q] = True
+                            todo.append(q)
+            boxes.append([min(xs), min(ys), max(xs) + 1, max(ys) + 1])
+        return sorted(boxes) or [[0, 0, 0, 0]]
+
+    for m in maps:
+        for tau in taus:
+            assert sorted(estimated_boxes_reference(m, tau).tolist()) == flood_fill_boxes(m, tau)
+
+
+def test_localization_checks_report_an_empty_mask_and_an_unfinished_helper(capsys):
+    def empty_when_nothing(m, t):
+        b = _student_boxes(m, t)
+        return b[:0] if not b[:, 2:].any() else b
+
+    result = ex.check_estimated_boxes(empty_when_nothing)
+    case = next(c for c in result.cases if "empty mask" in c.name)
+    assert result.status == "failed" and case.status == "failed" and "(0, 0, 0, 0)" in case.hint
+    assert sum(c.status == "failed" for c in result.cases) == 1
+
+    def unfinished(m, t):  # maxboxacc written, estimated_boxes still the stub
+        raise NotImplementedError(ex.STUB_MESSAGE)
+
+    result = ex.check_maxboxacc(lambda *a: _student_maxboxacc(*a, boxes_fn=unfinished))
+    assert result.status == "not_implemented" and result.message == ex.STUB_MESSAGE
+    assert "Traceback" not in capsys.readouterr().out

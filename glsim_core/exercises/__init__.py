@@ -36,6 +36,8 @@ _CHECKS = {
     "check_box_rule_ablation": ".checks_selection",
     "check_attention_rollout": ".checks_selection",
     "check_dfsm_flops": ".checks_selection",
+    "check_estimated_boxes": ".checks_localization",
+    "check_maxboxacc": ".checks_localization",
 }
 
 __all__ = ["EXERCISES", "NOTEBOOKS", "PENDING", "Exercise", "exercises_in", "STUB_MESSAGE", "CaseResult",

@@ -32,6 +32,8 @@ NOTEBOOKS: dict[str, tuple[str, str]] = {
     "02_simpool_exercises": ("02_simpool", "SimPool: the forward pass, and what γ does"),
     "03_gls_exercises": ("03_global_local_similarity", "Global-local similarity: scores, the box, the release's rule"),
     "05_dfsm_cost_exercises": ("05_dfsm_cost", "The cost of selection: attention rollout and its FLOPs"),
+    "08_localization_exercises": ("08_attention_maps_and_localization",
+                                  "Localisation: MaxBoxAccV2 by hand, a centre prior against GLS"),
 }
 
 EXERCISES: tuple[Exercise, ...] = (
@@ -53,13 +55,14 @@ EXERCISES: tuple[Exercise, ...] = (
              "05_dfsm_cost_exercises", 20, "code", "GLSim §2.2, Table 1 (Abnar & Zuidema 2020)"),
     Exercise("dfsm_flops", "Count the FLOPs of PSM, rollout, MAWS and GLS (Tables 1, 7, 8)",
              "05_dfsm_cost_exercises", 25, "code", "GLSim Tables 1, 7, 8"),
+    Exercise("estimated_boxes", "The boxes of a thresholded score map: min-max, τ, every 8-connected component",
+             "08_localization_exercises", 20, "code", "SimPool Table 5 (MaxBoxAccV2, Choe et al. 2020)"),
+    Exercise("maxboxacc", "MaxBoxAcc at one δ; predict, then measure: a centre prior against GLS maps",
+             "08_localization_exercises", 35, "code + written", "SimPool Table 5 (MaxBoxAccV2, Choe et al. 2020)"),
 )
 
-#: Exercises that wait for code not yet on main (name -> what they need).
-PENDING: dict[str, str] = {
-    "maxboxacc": "localise with a score map and score it with MaxBoxAccV2 — needs glsim_core.metrics.localization "
-                 "(issue 5, not on main yet)",
-}
+#: Exercises that wait for code not yet on main (name -> what they need); none at present.
+PENDING: dict[str, str] = {}
 
 
 def exercises_in(notebook: str) -> list[Exercise]:
