@@ -34,7 +34,7 @@ from .attention import attention_rollout, last_layer_attention
 from .gls import global_local_similarity
 
 __all__ = ["PROBE_METHODS", "BASELINES", "encoder_of", "layer_token_scores", "gls_layer_probe", "boxed_examples",
-           "baseline_scores", "localization_table", "pooling_localization"]
+           "baseline_scores", "localization_table", "pooling_localization", "renormalize_for"]
 
 PROBE_METHODS = ("gls", "attention", "rollout")
 BASELINES = ("center", "random")
@@ -263,8 +263,10 @@ def _mass_in_box(maps: torch.Tensor, boxes: torch.Tensor, side: tuple[int, int])
     return mass, inside.flatten(1).double().mean(1)
 
 
-def _renormalize(images: torch.Tensor, normalization: tuple[Sequence[float], Sequence[float]],
-                 model: nn.Module) -> torch.Tensor:
+def renormalize_for(model: nn.Module, images: torch.Tensor,
+                    normalization: tuple[Sequence[float], Sequence[float]]) -> torch.Tensor:
+    """``images`` normalised with ``normalization = (mean, std)``, re-normalised with ``model``'s own
+    ``pretrained_cfg`` mean and std (unchanged when the model has none)."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
     if "mean" not in cfg or "std" not in cfg:
         return images
@@ -310,7 +312,7 @@ def pooling_localization(models: Mapping[str, nn.Module], examples: Mapping[str,
 
     for name, model in models.items():
         device = next(model.parameters()).device
-        x = images if normalization is None else _renormalize(images, normalization, model)
+        x = images if normalization is None else renormalize_for(model, images, normalization)
         parts = [pooling_attention(model, x[i:i + batch_size].to(device), flatten=False).float().cpu()
                  for i in range(0, len(x), batch_size)]
         maps = torch.cat(parts)
