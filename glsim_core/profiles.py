@@ -35,6 +35,7 @@ class Profile:
     optimizer: str = "sgd"  # the papers' fine-tuning recipe: SGD + Nesterov, no weight decay (GLSim appendix C)
     weight_decay: float = 0.0
     seeds: tuple[int, ...] = (1, 10, 100)
+    cnn_model: str = "resnet50"  # the CNN SimPool is compared on (SimPool Tables 2-3: ResNet-50)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **overrides: Any) -> Profile:
@@ -72,6 +73,7 @@ PROFILES: dict[str, Profile] = {
         weight_decay=0.05,
         top_o=8,
         num_workers=0,
+        cnn_model="resnet_nano_64",  # output stride 8: an 8x8 map at 64 px, like the ViT's token grid
     ),
     "gpu": Profile(
         name="gpu",

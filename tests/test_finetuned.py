@@ -45,8 +45,13 @@ def test_recipes_follow_the_profile():
     assert vit.img_size == 64 and vit.epochs == get_profile("cpu").epochs
     scratch = ft.finetuned_config("vit_scratch", "cpu", quiet=True)
     assert scratch.model == vit.model and scratch.pretrained is False and scratch.pooling is None
+    # notebook 02's CNN pair: the profile's ResNet (8x8 map at 64 px) with GAP and with SimPool, from its backbone
+    resnet, simpool_resnet = (ft.finetuned_config(n, "cpu", quiet=True) for n in ("resnet", "simpool_resnet"))
+    assert resnet.model == simpool_resnet.model == get_profile("cpu").cnn_model == "resnet_nano_64"
+    assert resnet.pooling is None and simpool_resnet.pooling == "simpool" and resnet.img_size == 64
+    assert ft.finetuned_config("resnet", "gpu", quiet=True).model == get_profile("gpu").cnn_model == "resnet50"
     with pytest.raises(ValueError, match="unknown fine-tuned model"):
-        ft.finetuned_config("resnet")
+        ft.finetuned_config("resnet50")
     with pytest.raises(ValueError, match="unknown training option"):
         ft.finetuned_config("vit", bogus=1)
 

@@ -169,3 +169,55 @@ def test_localization_table_scores_every_applicable_method(boxed):
     centre = max_box_acc(baseline_scores("center", 12, (4, 4)).reshape(12, 4, 4), ex["boxes"], (32, 32))
     row = table[(table.model == "baseline") & (table.method == "center")].iloc[0]
     assert row.maxboxacc_v2 == pytest.approx(centre["maxboxacc_v2"])
+
+
+def test_pooling_localization_scores_the_map_each_family_pools_with(boxed):
+    from glsim_core.metrics import max_box_acc
+    from glsim_core.models.heads import pooling_attention
+    from glsim_core.selection.probe import boxed_examples, pooling_localization
+
+    torch.manual_seed(0)
+    ex = boxed_examples(boxed, "test", n=12)
+    models = {"vit": create_model("vit_nano_patch8_64", img_size=32, embed_dim=32, depth=2, num_heads=2,
+                                  num_classes=3).eval(),
+              "resnet+simpool": create_model("resnet_nano_64", pooling="simpool", num_classes=3).eval(),
+              "resnet": create_model("resnet_nano_64", num_classes=3).eval()}
+    table = pooling_localization(models, ex, batch_size=5)  # batches of 5 do not change the result
+    assert list(table.model) == ["vit", "resnet+simpool", "resnet", "baseline: center"]
+    assert list(table.grid) == ["4x4", "4x4", "4x4", "4x4"]  # ViT patch 8 and ResNet output stride 8 at 32 px
+    for name, model in models.items():
+        maps = pooling_attention(model, ex["images"], flatten=False)
+        direct = max_box_acc(maps.numpy(), ex["boxes"].numpy(), (32, 32))
+        row = table[table.model == name].iloc[0]
+        assert row.maxboxacc_v2 == pytest.approx(direct["maxboxacc_v2"]) and row.n == 12
+        assert row.iou70 == pytest.approx(direct["maxboxacc"][0.7])
+        # mass inside the box, computed independently pixel by pixel from a nearest-neighbour upsampled map
+        full = torch.nn.functional.interpolate(maps[:, None].double(), size=(32, 32), mode="nearest")[:, 0]
+        shares, areas = [], []
+        for m, (x0, y0, x1, y1) in zip(full, ex["boxes"].tolist()):
+            cy = cx = torch.arange(32, dtype=torch.float64) // 8 * 8 + 4  # the centre of each pixel's cell
+            inside = ((cx[None] >= x0) & (cx[None] < x1) & (cy[:, None] >= y0) & (cy[:, None] < y1)).double()
+            shares.append(float((m * inside).sum() / m.sum()))
+            areas.append(float(inside.mean()))
+        assert row.mass_in_box == pytest.approx(100 * sum(shares) / 12)
+        assert row.area == pytest.approx(100 * sum(areas) / 12)
+    # images normalised another way are brought to each model's own mean / std first
+    ex2 = {"images": (ex["images"] * 0.5 + 0.2), "boxes": ex["boxes"]}  # i.e. normalised with mean -0.4, std 2
+    cfg = models["vit"].pretrained_cfg
+    col = lambda v: torch.tensor(v).reshape(1, -1, 1, 1)  # noqa: E731
+    assert col(cfg["std"]).ne(2).all()
+    renorm = pooling_localization(models, ex2, baselines=(), normalization=([-0.4] * 3, [2.0] * 3))
+    raw = ex2["images"] * 2.0 - 0.4
+    direct = pooling_localization({"vit": models["vit"]}, {"images": (raw - col(cfg["mean"])) / col(cfg["std"]),
+                                                          "boxes": ex["boxes"]}, baselines=())
+    assert renorm.iloc[0].maxboxacc_v2 == pytest.approx(direct.iloc[0].maxboxacc_v2)
+    assert renorm.iloc[0].mass_in_box == pytest.approx(direct.iloc[0].mass_in_box, rel=1e-5)
+    # a uniform map puts exactly the box's share of cells inside the box; the centre prior more (boxes are central)
+    from glsim_core.selection.probe import _mass_in_box
+
+    mass, area = _mass_in_box(torch.ones(12, 4, 4), ex["boxes"], (32, 32))
+    torch.testing.assert_close(mass, area)
+    base = table[table.model == "baseline: center"].iloc[0]
+    assert base.area == pytest.approx(100 * float(area.mean())) and 0 < base.area < 100
+    with pytest.raises(ValueError, match="at least one model"):
+        pooling_localization({}, ex)

@@ -1,7 +1,8 @@
 """Shipped fine-tuned checkpoints, "load else train": :func:`load_finetuned`, ``python -m glsim_core finetune``.
 
 The notebooks that draw attention maps (08) and measure efficiency against accuracy (09) need *trained* models.
-Three small ones (ViT, SimPool-ViT, GLSim) are fine-tuned from the cpu profile's shipped pretrained backbone
+Small ones (ViT, SimPool-ViT, GLSim; and the profile's ResNet with GAP or SimPool for notebook 02) are fine-tuned
+from the cpu profile's shipped pretrained backbones
 (``data/pretrained``, the stand-in for ImageNet-21k weights) on the offline benchmark with the GLSim recipe
 (:mod:`glsim_core.train`), and shipped as fp16 state dicts in ``data/finetuned/<name>.pth`` with
 ``data/finetuned/manifest.json`` (command, seed, config, metrics incl. test top-1, wall time, sha256 of each file);
@@ -59,6 +60,10 @@ FINETUNED: dict[str, dict[str, Any]] = {
     # the ViT trained from scratch (random initialisation, same recipe): the "no pretraining" point of notebook 08's
     # probe of GLS against backbone strength
     "vit_scratch": {"model": "{profile.model}", "pretrained": False, "name": "vit_scratch"},
+    # the CNN side of SimPool's Figure 1 / notebook 02: the profile's ResNet with its global average pooling ...
+    "resnet": {"model": "{profile.cnn_model}", "name": "resnet"},
+    # ... and with SimPool in place of GAP (gamma 2.0 for CNNs)
+    "simpool_resnet": {"model": "{profile.cnn_model}", "pooling": "simpool", "name": "simpool_resnet"},
 }
 
 #: Config fields that define the network: a checkpoint only loads into a config that agrees on all of them.
@@ -120,9 +125,10 @@ def finetuned_config(name: str, profile: str | None = "cpu", quiet: bool = False
     prof = get_profile(profile)
     recipe = _fill(FINETUNED[name], prof)
     cfg = TrainConfig.from_profile(prof, **{**recipe, **overrides})
-    if cfg.pretrained and prof.name == "cpu" and not has_shipped_weights(prof.model):
+    backbone = prof.cnn_model if cfg.model == prof.cnn_model else prof.model  # GLSim: the ViT it is built on
+    if cfg.pretrained and prof.name == "cpu" and not has_shipped_weights(backbone):
         if not quiet:
-            print(f"note: {name}: the shipped pretrained backbone {shipped_weights_path(prof.model)} is missing; "
+            print(f"note: {name}: the shipped pretrained backbone {shipped_weights_path(backbone)} is missing; "
                   f"starting from random initialisation (`python -m glsim_core pretrain` makes it)")
         cfg = cfg.replace(pretrained=False)
     return cfg
@@ -318,8 +324,8 @@ def finetune(names: list[str] | tuple[str, ...] = tuple(FINETUNED), profile: str
 
 # ---------------------------------------------------------------------------------------------------------- CLI
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("finetune", help="fine-tune the shipped checkpoints (ViT, SimPool-ViT, GLSim) into "
-                                        "data/finetuned with a manifest")
+    p = sub.add_parser("finetune", help="fine-tune the shipped checkpoints (ViT, SimPool-ViT, GLSim, ResNet ± "
+                                        "SimPool) into data/finetuned with a manifest")
     p.add_argument("--names", default=",".join(FINETUNED),
                    help=f"comma-separated recipes (default: {','.join(FINETUNED)})")
     p.add_argument("--profile", default="cpu", choices=["cpu", "gpu"], help="profile whose sizes to use (cpu)")

@@ -12,6 +12,10 @@
   in SimPool Table 5) and with token hit rates on a dataset's boxes (through
   :func:`glsim_core.train.evaluation.localization_scores`), plus two image-independent baselines: ``center`` (a
   centred Gaussian prior) and ``random`` (seeded uniform scores).
+* :func:`pooling_localization` - the map each model *pools* with (:func:`glsim_core.models.heads.pooling_attention`:
+  SimPool's a, a ViT's CLS attention, a GAP network's per-location share) scored the same way, for any family (ViT,
+  ResNet, ConvNeXt), plus ``mass_in_box``: the share of the map's mass on locations inside the box (SimPool
+  Figure 1's claim, measured).
 * :func:`boxed_examples` - a batch of evaluation images with their object boxes (for the probe and the plots).
 
 A token is "inside" when its patch centre lies inside the box (:func:`glsim_core.metrics.token_box_hits`).
@@ -30,7 +34,7 @@ from .attention import attention_rollout, last_layer_attention
 from .gls import global_local_similarity
 
 __all__ = ["PROBE_METHODS", "BASELINES", "encoder_of", "layer_token_scores", "gls_layer_probe", "boxed_examples",
-           "baseline_scores", "localization_table"]
+           "baseline_scores", "localization_table", "pooling_localization", "renormalize_for"]
 
 PROBE_METHODS = ("gls", "attention", "rollout")
 BASELINES = ("center", "random")
@@ -243,3 +247,78 @@ def _row(model: str, method: str, r: dict[str, Any], top_o: int) -> dict[str, An
     return dict(model=model, method=method, maxboxacc_v2=r["maxboxacc_v2"], iou30=acc.get(0.3),
                 iou50=acc.get(0.5), iou70=acc.get(0.7), top1=r["top1"], topO=r.get(f"top{k}"),
                 bottomO=r.get(f"bottom{k}"),                 chance=r["chance"], n=r["n"])
+
+
+def _mass_in_box(maps: torch.Tensor, boxes: torch.Tensor, side: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: the share of a non-negative (B, h, w) map's mass on cells whose centre lies inside the box, and
+    the share of cells inside the box (what a uniform map scores)."""
+    b, h, w = maps.shape
+    ys = (torch.arange(h, dtype=torch.float64) + 0.5) * side[0] / h
+    xs = (torch.arange(w, dtype=torch.float64) + 0.5) * side[1] / w
+    bx = boxes.to(torch.float64)
+    inside = ((xs[None, None, :] >= bx[:, 0, None, None]) & (xs[None, None, :] < bx[:, 2, None, None])
+              & (ys[None, :, None] >= bx[:, 1, None, None]) & (ys[None, :, None] < bx[:, 3, None, None]))
+    m = maps.to(torch.float64).clamp_min(0)
+    mass = (m * inside).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1e-12)
+    return mass, inside.flatten(1).double().mean(1)
+
+
+def renormalize_for(model: nn.Module, images: torch.Tensor,
+                    normalization: tuple[Sequence[float], Sequence[float]]) -> torch.Tensor:
+    """``images`` normalised with ``normalization = (mean, std)``, re-normalised with ``model``'s own
+    ``pretrained_cfg`` mean and std (unchanged when the model has none)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if "mean" not in cfg or "std" not in cfg:
+        return images
+
+    def col(v: Sequence[float]) -> torch.Tensor:
+        return torch.as_tensor(v, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1)
+
+    raw = images * col(normalization[1]) + col(normalization[0])
+    return (raw - col(cfg["mean"])) / col(cfg["std"])
+
+
+@torch.no_grad()
+def pooling_localization(models: Mapping[str, nn.Module], examples: Mapping[str, Any],
+                         baselines: Sequence[str] = ("center",), batch_size: int = 64,
+                         normalization: tuple[Sequence[float], Sequence[float]] | None = None):
+    """MaxBoxAccV2 (Choe et al. 2020; IoU 0.3/0.5/0.7) and attention mass inside the object box of the map each
+    model pools with (:func:`~glsim_core.models.heads.pooling_attention`), on ``examples`` from
+    :func:`boxed_examples` (``images`` already in each model's input format, ``boxes`` in their pixels).
+
+    Returns a DataFrame: model, grid (the map's h x w), maxboxacc_v2, iou30, iou50, iou70, mass_in_box (mean share of
+    the map on cells inside the box), area (mean share of cells inside the box: a uniform map's mass_in_box), n.
+    ``baselines`` (see :func:`baseline_scores`) are scored on the first model's map grid. ``normalization``: the
+    ``(mean, std)`` the images were normalised with (e.g. ``ImageData.mean, ImageData.std``); each model then gets
+    them re-normalised with its own ``pretrained_cfg`` mean and std (models of different families may differ)."""
+    import pandas as pd
+
+    from ..metrics.localization import max_box_acc
+    from ..models.heads import pooling_attention
+
+    if not models:
+        raise ValueError("pooling_localization needs at least one model")
+    images, boxes = examples["images"], torch.as_tensor(examples["boxes"]).reshape(-1, 4).float()
+    side = tuple(int(s) for s in images.shape[-2:])
+    rows, first_grid = [], None
+
+    def row(name: str, maps: torch.Tensor) -> dict[str, Any]:
+        acc = max_box_acc(maps.numpy(), boxes.numpy(), side)
+        mass, area = _mass_in_box(maps, boxes, side)
+        per = {float(k): v for k, v in acc["maxboxacc"].items()}
+        return dict(model=name, grid=f"{maps.shape[1]}x{maps.shape[2]}", maxboxacc_v2=acc["maxboxacc_v2"],
+                    iou30=per.get(0.3), iou50=per.get(0.5), iou70=per.get(0.7),
+                    mass_in_box=100 * float(mass.mean()), area=100 * float(area.mean()), n=acc["n"])
+
+    for name, model in models.items():
+        device = next(model.parameters()).device
+        x = images if normalization is None else renormalize_for(model, images, normalization)
+        parts = [pooling_attention(model, x[i:i + batch_size].to(device), flatten=False).float().cpu()
+                 for i in range(0, len(x), batch_size)]
+        maps = torch.cat(parts)
+        first_grid = first_grid or tuple(maps.shape[1:])
+        rows.append(row(name, maps))
+    for kind in baselines:
+        s = baseline_scores(kind, len(images), first_grid).reshape(-1, *first_grid)
+        rows.append(row(f"baseline: {kind}", s))
+    return pd.DataFrame(rows)
