@@ -110,32 +110,40 @@ class SimPool(nn.Module):
     def _w(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
         return None if t is None else t.to(dtype)
 
+    @staticmethod
+    def _layer_norm(x: torch.Tensor, norm: nn.LayerNorm, cdt: torch.dtype) -> torch.Tensor:
+        """``norm`` in ``cdt``. LayerNorm is scale-invariant: tokens beyond 1e15 are divided by their max |x| first,
+        so that the variance cannot overflow float32 (a no-op for every token below that)."""
+        peak = x.detach().abs().amax(dim=-1, keepdim=True)
+        xs = x / torch.where(peak > _HUGE, peak, torch.ones_like(peak))
+        return F.layer_norm(xs, (x.shape[-1],), SimPool._w(norm.weight, cdt), SimPool._w(norm.bias, cdt), norm.eps)
+
+    def _qkv(self, xt: torch.Tensor, cdt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Query (B, 1, D), keys and values (B, N, D) from the tokens: Eq. 12–14, values LN(X) (no W_V)."""
+        u0 = xt.mean(dim=1, keepdim=True)  # (12) GAP of the raw features, (B, 1, D)
+        xn = self._layer_norm(xt, self.norm, cdt)
+        q = F.linear(u0, self._w(self.wq.weight, cdt), self._w(self.wq.bias, cdt))  # (13)
+        k = F.linear(xn, self._w(self.wk.weight, cdt), self._w(self.wk.bias, cdt))  # (14)
+        return q, k, xn
+
     def forward(self, x: torch.Tensor, return_attention: bool = False, grid: tuple[int, int] | None = None):
         """``grid=(H, W)`` reshapes the attention of token inputs to (B, H, W) (maps are reshaped anyway)."""
         tokens, map_grid = as_tokens(x)
         grid = map_grid or (resolve_grid(tokens.shape[1], grid) if grid is not None else None)
         b, n, d = tokens.shape
         if d != self.dim:
-            raise ValueError(f"SimPool(dim={self.dim}) got {d} channels (input shape {tuple(x.shape)})")
+            raise ValueError(f"{type(self).__name__}(dim={self.dim}) got {d} channels (input shape "
+                             f"{tuple(x.shape)})")
         if n < 1:
             raise ValueError("SimPool needs at least one token")
         out_dtype = tokens.dtype if tokens.is_floating_point() else torch.float32
         m, h = self.num_heads, self.head_dim
         cdt = torch.float64 if tokens.dtype == torch.float64 else torch.float32  # at least float32
         with fp32_region(tokens.device.type):
-            xt = tokens.to(cdt)
-            u0 = xt.mean(dim=1, keepdim=True)  # (12) GAP of the raw features, (B, 1, D)
-            # LayerNorm is scale-invariant: tokens beyond 1e15 are divided by their max |x| first, so that the
-            # variance cannot overflow float32 (a no-op for every token below that).
-            peak = xt.detach().abs().amax(dim=-1, keepdim=True)
-            xs = xt / torch.where(peak > _HUGE, peak, torch.ones_like(peak))
-            xn = F.layer_norm(xs, (d,), self._w(self.norm.weight, cdt), self._w(self.norm.bias, cdt),
-                              self.norm.eps)
-            q = F.linear(u0, self._w(self.wq.weight, cdt), self._w(self.wq.bias, cdt))  # (13)
-            k = F.linear(xn, self._w(self.wk.weight, cdt), self._w(self.wk.bias, cdt))  # (14)
+            q, k, values = self._qkv(tokens.to(cdt), cdt)
             q = q.reshape(b, 1, m, h).transpose(1, 2)  # (B, m, 1, h)
             k = k.reshape(b, n, m, h).transpose(1, 2)  # (B, m, N, h)
-            v = xn.reshape(b, n, m, h).transpose(1, 2)  # values: LN(X), no W_V
+            v = values.reshape(b, n, m, h).transpose(1, 2)
             logits = (q @ k.transpose(-2, -1)) * self.scale
             logits = torch.nan_to_num(logits, nan=0.0, posinf=torch.finfo(logits.dtype).max,
                                       neginf=torch.finfo(logits.dtype).min)
@@ -144,9 +152,9 @@ class SimPool(nn.Module):
                 z = attn @ v
             else:
                 if self.min_over == "sample":
-                    vmin = xn.amin(dim=(1, 2)).reshape(b, 1, 1, 1)
+                    vmin = values.amin(dim=(1, 2)).reshape(b, 1, 1, 1)
                 else:
-                    vmin = xn.amin()
+                    vmin = values.amin()
                 shifted = v - vmin + self.eps  # (16)
                 if self.gamma == 0:  # f = ln: weighted geometric mean
                     z = torch.exp(attn @ torch.log(shifted))

@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .framework import as_tokens, resolve_grid
-from .simpool import _HUGE, SimPool, fp32_region
+from .simpool import SimPool
 
 __all__ = ["SimPoolVariant", "SIMPOOL_DEFAULT_LINEAR", "SIMPOOL_DEFAULT_LAYERNORM"]
 
@@ -67,56 +66,16 @@ class SimPoolVariant(SimPool):
         return (super().extra_repr() + f", linear={''.join(self.linear) or 'none'}, "
                 f"layernorm={''.join(self.layernorm) or 'none'}, shared_qk={self.shared_qk}")
 
-    def _ln(self, x: torch.Tensor, norm: nn.LayerNorm, cdt: torch.dtype) -> torch.Tensor:
-        return F.layer_norm(x, (x.shape[-1],), self._w(norm.weight, cdt), self._w(norm.bias, cdt), norm.eps)
-
     def _lin(self, x: torch.Tensor, lin: nn.Linear | None, cdt: torch.dtype) -> torch.Tensor:
         return x if lin is None else F.linear(x, self._w(lin.weight, cdt), self._w(lin.bias, cdt))
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False, grid: tuple[int, int] | None = None):
-        tokens, map_grid = as_tokens(x)
-        grid = map_grid or (resolve_grid(tokens.shape[1], grid) if grid is not None else None)
-        b, n, d = tokens.shape
-        if d != self.dim:
-            raise ValueError(f"SimPoolVariant(dim={self.dim}) got {d} channels (input shape {tuple(x.shape)})")
-        if n < 1:
-            raise ValueError("SimPool needs at least one token")
-        out_dtype = tokens.dtype if tokens.is_floating_point() else torch.float32
-        m, h = self.num_heads, self.head_dim
-        cdt = torch.float64 if tokens.dtype == torch.float64 else torch.float32
-        with fp32_region(tokens.device.type):
-            xt = tokens.to(cdt)
-            u0 = xt.mean(dim=1, keepdim=True)  # (12)
-            peak = xt.detach().abs().amax(dim=-1, keepdim=True)
-            xs = xt / torch.where(peak > _HUGE, peak, torch.ones_like(peak))
-            xn = self._ln(xs, self.norm, cdt) if self.norm is not None else xt
-            q_in = self._ln(u0, self.norm_q, cdt) if self.norm_q is not None else u0
-            q = self._lin(q_in, self.wq, cdt)  # (13)
-            k = self._lin(xn if "k" in self.layernorm else xt, self.wk, cdt)  # (14)
-            v_in = xn if "v" in self.layernorm else xt
-            v_all = self._lin(v_in, self.wv, cdt)
-            q = q.reshape(b, 1, m, h).transpose(1, 2)
-            k = k.reshape(b, n, m, h).transpose(1, 2)
-            v = v_all.reshape(b, n, m, h).transpose(1, 2)
-            logits = (q @ k.transpose(-2, -1)) * self.scale
-            logits = torch.nan_to_num(logits, nan=0.0, posinf=torch.finfo(logits.dtype).max,
-                                      neginf=torch.finfo(logits.dtype).min)
-            attn = logits.softmax(dim=-1)  # (15)
-            if self.gamma is None:
-                z = attn @ v
-            else:
-                vmin = v_all.amin(dim=(1, 2)).reshape(b, 1, 1, 1) if self.min_over == "sample" else v_all.amin()
-                shifted = v - vmin + self.eps  # (16)
-                if self.gamma == 0:
-                    z = torch.exp(attn @ torch.log(shifted))
-                else:
-                    z = (attn @ shifted.pow(self.gamma)).pow(1.0 / self.gamma)  # (17)
-                if self.beta is not None:
-                    z = z + self.beta.to(cdt)
-            pooled = z.transpose(1, 2).reshape(b, d).to(out_dtype)
-        if not return_attention:
-            return pooled
-        a = attn.mean(dim=1)[:, 0].to(out_dtype)
-        if grid is not None:
-            a = a.reshape(b, *grid)
-        return pooled, a
+    def _qkv(self, xt: torch.Tensor, cdt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Query, keys and values with Table 10's choice of linear maps and LayerNorms (attention and the
+        generalised mean are :meth:`SimPool.forward`'s)."""
+        u0 = xt.mean(dim=1, keepdim=True)  # (12)
+        xn = self._layer_norm(xt, self.norm, cdt) if self.norm is not None else xt
+        q_in = self._layer_norm(u0, self.norm_q, cdt) if self.norm_q is not None else u0
+        q = self._lin(q_in, self.wq, cdt)  # (13)
+        k = self._lin(xn if "k" in self.layernorm else xt, self.wk, cdt)  # (14)
+        v = self._lin(xn if "v" in self.layernorm else xt, self.wv, cdt)
+        return q, k, v
