@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["MaxBoxAccV2", "max_box_acc", "boxes_from_mask", "box_iou", "normalize_map", "upsample_maps",
-           "token_box_hits", "token_centers", "DEFAULT_CAM_THRESHOLDS"]
+           "tokens_in_boxes", "token_box_hits", "token_centers", "DEFAULT_CAM_THRESHOLDS"]
 
 DEFAULT_CAM_THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.01), 2).tolist())
 _EIGHT = np.ones((3, 3), dtype=int)
@@ -153,12 +153,22 @@ def max_box_acc(maps, gt_boxes, image_size: tuple[int, int], **kwargs) -> dict:
     return metric.compute()
 
 
-def token_centers(grid_size: tuple[int, int], patch_size: int | tuple[int, int]) -> np.ndarray:
+def token_centers(grid_size: tuple[int, int], patch_size: int | tuple[float, float]) -> np.ndarray:
     """(N, 2) pixel centres ``(x, y)`` of the patch tokens, row-major (token n = row * cols + col)."""
     rows, cols = grid_size
     ph, pw = (patch_size, patch_size) if isinstance(patch_size, int) else patch_size
     yy, xx = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
     return np.stack([(xx.ravel() + 0.5) * pw, (yy.ravel() + 0.5) * ph], 1).astype(np.float64)
+
+
+def tokens_in_boxes(boxes, grid_size: tuple[int, int], patch_size: int | tuple[float, float]) -> np.ndarray:
+    """(B, N) bool: whether each token's centre (:func:`token_centers`) lies inside its image's half-open pixel box
+    ``x0, y0, x1, y1`` (``boxes``: (B, 4))."""
+    b = np.asarray(boxes.detach().cpu() if isinstance(boxes, torch.Tensor) else boxes, dtype=np.float64)
+    b = b.reshape(-1, 4)
+    c = token_centers(grid_size, patch_size)
+    return ((c[None, :, 0] >= b[:, None, 0]) & (c[None, :, 0] < b[:, None, 2])
+            & (c[None, :, 1] >= b[:, None, 1]) & (c[None, :, 1] < b[:, None, 3]))
 
 
 def token_box_hits(scores, boxes, grid_size: tuple[int, int], patch_size: int | tuple[int, int], k: int = 1,
@@ -174,15 +184,14 @@ def token_box_hits(scores, boxes, grid_size: tuple[int, int], patch_size: int | 
     s = s.detach().float().cpu()
     b = np.asarray(boxes.detach().cpu() if isinstance(boxes, torch.Tensor) else boxes, dtype=np.float64)
     b = b.reshape(-1, 4)
-    centers = token_centers(grid_size, patch_size)
-    if s.ndim != 2 or s.shape[1] != len(centers):
-        raise ValueError(f"scores must be (B, {len(centers)}) for a {grid_size} grid, got {tuple(s.shape)}")
+    n = int(grid_size[0]) * int(grid_size[1])
+    if s.ndim != 2 or s.shape[1] != n:
+        raise ValueError(f"scores must be (B, {n}) for a {grid_size} grid, got {tuple(s.shape)}")
     if len(b) != len(s):
         raise ValueError(f"{len(s)} score rows but {len(b)} boxes")
-    if not 1 <= k <= len(centers):
-        raise ValueError(f"k must be in [1, {len(centers)}], got {k}")
-    inside = ((centers[None, :, 0] >= b[:, None, 0]) & (centers[None, :, 0] < b[:, None, 2])
-              & (centers[None, :, 1] >= b[:, None, 1]) & (centers[None, :, 1] < b[:, None, 3]))  # (B, N)
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, {n}], got {k}")
+    inside = tokens_in_boxes(b, grid_size, patch_size)  # (B, N)
     idx = torch.topk(s, k, dim=1, largest=largest).indices.numpy()
     hits = np.take_along_axis(inside, idx, axis=1)
     hit_rate, chance = float(hits.mean()), float(inside.mean())

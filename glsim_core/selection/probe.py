@@ -252,15 +252,13 @@ def _row(model: str, method: str, r: dict[str, Any], top_o: int) -> dict[str, An
 def _mass_in_box(maps: torch.Tensor, boxes: torch.Tensor, side: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image: the share of a non-negative (B, h, w) map's mass on cells whose centre lies inside the box, and
     the share of cells inside the box (what a uniform map scores)."""
-    b, h, w = maps.shape
-    ys = (torch.arange(h, dtype=torch.float64) + 0.5) * side[0] / h
-    xs = (torch.arange(w, dtype=torch.float64) + 0.5) * side[1] / w
-    bx = boxes.to(torch.float64)
-    inside = ((xs[None, None, :] >= bx[:, 0, None, None]) & (xs[None, None, :] < bx[:, 2, None, None])
-              & (ys[None, :, None] >= bx[:, 1, None, None]) & (ys[None, :, None] < bx[:, 3, None, None]))
-    m = maps.to(torch.float64).clamp_min(0)
-    mass = (m * inside).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1e-12)
-    return mass, inside.flatten(1).double().mean(1)
+    from ..metrics.localization import tokens_in_boxes
+
+    _, h, w = maps.shape
+    inside = torch.from_numpy(tokens_in_boxes(boxes, (h, w), (side[0] / h, side[1] / w))).double()
+    m = maps.flatten(1).to(torch.float64).clamp_min(0)
+    mass = (m * inside).sum(1) / m.sum(1).clamp_min(1e-12)
+    return mass, inside.mean(1)
 
 
 def renormalize_for(model: nn.Module, images: torch.Tensor,
