@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import PatchEmbed
 from timm.models import generate_default_cfgs, register_model
 from timm.models.resnet import BasicBlock, ResNet, _create_resnet
 from timm.models.vision_transformer import VisionTransformer, _create_vision_transformer
@@ -20,10 +21,43 @@ from torch import nn
 
 from .shipped import SHIPPED, shipped_weights_path
 
-__all__ = ["SMALL_VITS", "SMALL_CNNS", "record_attention", "forward_tokens", "num_prefix_tokens", "patch_grid"]
+__all__ = ["ConvStemPatchEmbed", "SMALL_VITS", "SMALL_CNNS", "record_attention", "forward_tokens",
+           "num_prefix_tokens", "patch_grid"]
+
+
+class ConvStemPatchEmbed(PatchEmbed):
+    """A patch embedding whose projection is a small convolutional stem instead of one strided linear map.
+
+    ``log2(patch)`` blocks of 3x3 convolution (stride 2) + BatchNorm + ReLU, then a 1x1 convolution to the embedding
+    width (Xiao et al., "Early Convolutions Help Transformers See Better", NeurIPS 2021). The token grid is the same
+    as the plain patch embedding's (one token per ``patch x patch`` cell), so every token-level method of the papers
+    (GLS, the crop, attention maps) applies unchanged; only the features of each token see a little context around
+    its cell. A ViT trained from scratch on a small corpus learns many times faster with it (measured: the plain
+    0.8 M-parameter ViT stays at chance for the first 1,500 steps on the pretraining corpus, this one does not).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        patch = self.patch_size[0]
+        if patch != self.patch_size[1] or patch < 2 or patch & (patch - 1):
+            raise ValueError(f"ConvStemPatchEmbed needs a square power-of-two patch size, got {self.patch_size}")
+        dim, in_chans = self.proj.out_channels, self.proj.in_channels
+        n = patch.bit_length() - 1
+        widths = [in_chans] + [max(16, dim // 2 ** (n - i)) for i in range(1, n + 1)]
+        layers: list[nn.Module] = []
+        for i in range(n):
+            layers += [nn.Conv2d(widths[i], widths[i + 1], 3, stride=2, padding=1, bias=False),
+                       nn.BatchNorm2d(widths[i + 1]), nn.ReLU(inplace=True)]
+        layers.append(nn.Conv2d(widths[-1], dim, 1))
+        self.proj = nn.Sequential(*layers)
+
 
 #: Small-image ViT configurations for the cpu profile (name -> VisionTransformer kwargs).
 SMALL_VITS: dict[str, dict] = {
+    # The cpu profile's backbone: vit_nano_patch8_64 with a convolutional stem (same 8x8 grid of 64 tokens);
+    # ~0.9 M parameters. Pretrained on the offline corpus (data/pretrained).
+    "vit_nano_convstem_patch8_64": dict(img_size=64, patch_size=8, embed_dim=128, depth=4, num_heads=4,
+                                        mlp_ratio=4.0, embed_layer=ConvStemPatchEmbed),
     # 64 px, 8 px patches -> an 8x8 grid of 64 tokens; ~0.8 M parameters.
     "vit_nano_patch8_64": dict(img_size=64, patch_size=8, embed_dim=128, depth=4, num_heads=4, mlp_ratio=4.0),
     # 64 px, 8 px patches, wider and deeper; ~2.7 M parameters.
@@ -56,7 +90,8 @@ def _cfg(img_size: int, name: str | None = None, first_conv: str = "patch_embed.
 
 # timm's register_model reads this module-level name to attach the pretrained configs to the names below.
 default_cfgs = generate_default_cfgs({
-    **{name: _cfg(args["img_size"], name) for name, args in SMALL_VITS.items()},
+    **{name: _cfg(args["img_size"], name, first_conv="patch_embed.proj.0" if "embed_layer" in args
+                  else "patch_embed.proj") for name, args in SMALL_VITS.items()},
     **{name: _cfg(64, name, first_conv="conv1", classifier="fc") for name in SMALL_CNNS},
 })
 

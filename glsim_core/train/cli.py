@@ -249,7 +249,11 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="default: data/pretrained")
     p.add_argument("--max-train-samples", type=int, default=None, help="quick check only (recorded)")
     p.add_argument("--half", action="store_true", help="store fp16 weights")
-    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--num-workers", type=int, default=1,
+                   help="DataLoader worker processes (1: one process renders fresh corpus images while one trains)")
+    p.add_argument("--work-dir", default=None, metavar="DIR",
+                   help="where the per-epoch checkpoints go (default: build/pretrain)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoints in --work-dir")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=_pretrain)
 
@@ -264,7 +268,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     command = " ".join(["python -m glsim_core pretrain", *flags])
     manifest = pretrain_backbones(recipe, out_dir=args.out, models=args.models, progress=args.progress,
                                   max_train_samples=args.max_train_samples, num_workers=args.num_workers,
-                                  command=command)
+                                  command=command, work_dir=args.work_dir, resume=args.resume)
     for name, entry in manifest["backbones"].items():
         print(f"{name}: corpus val top-1 {entry['corpus_val_top1']:.2f} %, {entry['bytes'] / 2**20:.2f} MiB, "
               f"sha256 {entry['sha256'][:12]}…, {entry['train_seconds'] / 60:.1f} min")

@@ -410,6 +410,8 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
     for epoch in range(start_epoch, config.epochs):
         epoch_seed = _seed_epoch(config.seed, epoch)
         gen = torch.Generator().manual_seed(epoch_seed)
+        if hasattr(train_ds, "set_epoch"):  # a stream of fresh images (e.g. the pretraining corpus) draws epoch's own
+            train_ds.set_epoch(epoch)
         if dist_info.enabled:
             sampler = torch.utils.data.DistributedSampler(train_ds, num_replicas=dist_info.world_size,
                                                           rank=dist_info.rank, shuffle=True, seed=config.seed,
