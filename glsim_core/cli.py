@@ -73,6 +73,10 @@ def _run(args: argparse.Namespace) -> int:
 
     profile = get_profile(args.profile).name
     out = Path(args.out) if args.out else build_dir()
+    if args.out:
+        from .safety import ensure_writable_dir
+
+        ensure_writable_dir(out, "--out")
     rows = run_series(profile=profile, out=out, smoke=args.smoke, only=args.only, timeout=args.timeout)
     print(format_summary(rows, profile=profile, smoke=args.smoke, out=out))
     return 0 if all(r["status"] == "ok" for r in rows) else 1

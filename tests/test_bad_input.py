@@ -284,6 +284,14 @@ def test_out_that_is_a_file_or_under_one(ds, run, tmp_path, capsys, command, whe
     assert message in cli_error(capsys, argv)
 
 
+@pytest.mark.parametrize("argv", [["bench", "--model", "vit_nano_patch8_64"], ["compare", "--models", "a", "b"],
+                                  ["calibrate"], ["sweep", "train", "--grid", "lr=0.1"], ["finetune"], ["run"]])
+def test_every_out_flag_is_checked_first(tmp_path, capsys, argv):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    assert "is a file, not a directory" in cli_error(capsys, [*argv, "--out", str(blocker)])
+
+
 def _read_only_dir(tmp_path: Path) -> Path:
     if os.geteuid() != 0:
         d = tmp_path / "ro"

@@ -573,6 +573,10 @@ def add_cli(sub) -> None:
 
 
 def _cli(args) -> int:
+    if args.out and not args.dry_run:
+        from ..safety import ensure_writable_dir
+
+        ensure_writable_dir(args.out, "--out")
     grid = parse_grid(args.grid)
     fixed = parse_assignments(args.fixed)
     table = run_sweep(args.target, grid, seeds=parse_seeds(args.seeds), out=args.out, fixed=fixed,

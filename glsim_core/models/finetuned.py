@@ -357,6 +357,10 @@ def _cli(args: argparse.Namespace) -> int:
         raise ValueError("--names is empty; choose from " + ",".join(FINETUNED))
     for n in names:
         _check_name(n)
+    if args.out:
+        from ..safety import ensure_writable_dir
+
+        ensure_writable_dir(args.out, "--out")
     overrides: dict[str, Any] = {"seed": args.seed}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs

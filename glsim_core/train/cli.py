@@ -145,7 +145,10 @@ def _bench(args: argparse.Namespace) -> int:
     from ..metrics.efficiency import benchmark_inference
     from ..metrics.flops import count_parameters
     from ..models import create_model
+    from ..safety import ensure_writable_dir
 
+    if args.out:
+        ensure_writable_dir(args.out, "--out")
     try:
         sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     except ValueError:
@@ -309,9 +312,11 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from ..safety import ensure_writable_dir
     from .protocol import LR_GRID, compare
 
     base = config_from_args(args)
+    ensure_writable_dir(args.out, "--out")
     grid = None if args.lr_search is None else (tuple(args.lr_search) or LR_GRID)
     table = compare(args.models, base, seeds=args.seeds, reference=args.reference, lr_search_grid=grid,
                     out_root=args.out, eval_split="val" if args.on_val else "test")
@@ -338,8 +343,10 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
+    from ..safety import ensure_writable_dir
     from .calibration import calibrate, localization_frame
 
+    ensure_writable_dir(args.out, "--out")
     extra = {"epochs": args.epochs} if args.epochs else {}
     res = calibrate(args.profile, seeds=args.seeds, out_root=args.out, models=args.models,
                     max_samples=args.max_samples, progress=args.progress, **extra)
