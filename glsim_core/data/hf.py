@@ -23,7 +23,10 @@ searches the LR on train/val and trains the final runs on trainval, tested on te
 Bad input: L, LA, RGBA, P, CMYK and 16-bit images are converted to RGB (transparent pixels composited on white);
 a truncated or undecodable image raises :class:`BadImageError` naming the dataset, split and index, or, with
 ``on_error="skip"``, is dropped from its batch and counted (``dataset.skipped`` and the batch's ``"skipped"``);
-a hub id while offline, an empty split and a missing label column are errors that say what to do.
+a hub id while offline, an empty split and a missing label column are errors that say what to do. Labels are
+checked on load (:func:`_check_labels`): values beyond a ``ClassLabel``'s names and classes of val/test that train
+never shows are errors; integer labels with gaps are re-encoded 0..K-1 with a warning. Boxes that are NaN, inverted
+or outside the image are dropped and counted (``"dropped_boxes"`` of a batch).
 """
 
 from __future__ import annotations
