@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 COMMANDS: dict[str, str] = {
@@ -72,6 +73,10 @@ def _run(args: argparse.Namespace) -> int:
 
     profile = get_profile(args.profile).name
     out = Path(args.out) if args.out else build_dir()
+    if args.out:
+        from .safety import ensure_writable_dir
+
+        ensure_writable_dir(out, "--out")
     rows = run_series(profile=profile, out=out, smoke=args.smoke, only=args.only, timeout=args.timeout)
     print(format_summary(rows, profile=profile, smoke=args.smoke, out=out))
     return 0 if all(r["status"] == "ok" for r in rows) else 1
@@ -144,6 +149,16 @@ def _unavailable(exc: Exception) -> int:
     return 1
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (dropped boxes, re-encoded labels ...) as one ``warning:`` line each."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr if file is None else file)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -151,9 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
-    except (CliError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
+    except (CliError, ValueError, FileNotFoundError, FloatingPointError, PermissionError, NotADirectoryError,
+            IsADirectoryError, FileExistsError) as exc:  # FloatingPointError: training diverged (NaN / inf)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

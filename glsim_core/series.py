@@ -23,7 +23,7 @@ from .paths import build_dir, notebooks_dir, repo_root
 
 __all__ = [
     "NotebookInfo", "discover", "index_table", "update_index", "colab_cell", "stamp", "check_conventions",
-    "run_series", "execute_inplace", "parameters_of",
+    "run_series", "execute_inplace", "parameters_of", "check_parameters", "execute_with_parameters",
 ]
 
 NAME_RE = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
@@ -213,6 +213,25 @@ def parameters_of(path: str | Path) -> dict[str, Any]:
     return {name: info["default"] for name, info in pm.inspect_notebook(str(path)).items()}
 
 
+def check_parameters(path: str | Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The notebook's parameters; a name ``parameters`` sets that its ``parameters`` cell lacks is a ``ValueError``
+    naming the valid ones (papermill itself only warns and runs with the default)."""
+    valid = parameters_of(path)
+    unknown = sorted(set(parameters) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for notebook {Path(path).name}; its parameters are "
+                         f"{sorted(valid)}")
+    return valid
+
+
+def execute_with_parameters(path: str | Path, output: str | Path, parameters: dict[str, Any], **kwargs: Any):
+    """``papermill.execute_notebook`` after :func:`check_parameters` (a misspelled parameter is an error)."""
+    import papermill as pm
+
+    check_parameters(path, parameters)
+    return pm.execute_notebook(str(path), str(output), parameters=parameters, **kwargs)
+
+
 def _kernel_name() -> str:
     return "python3"
 
@@ -281,6 +300,11 @@ def run_series(
     selected = [nb for nb in discover() if not only or nb.number in set(only) or nb.stem in set(only)]
     if not selected:
         raise ValueError(f"no notebook matches {list(only or [])}; available: {[nb.stem for nb in discover()]}")
+    known = {name for nb in selected for name in parameters_of(nb.path)}
+    unknown = sorted(set(extra_parameters or {}) - known)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}: no selected notebook has them; their parameters are "
+                         f"{sorted(known)}")
     rows = []
     bar = tqdm(selected, desc="notebooks", unit="nb")
     for nb in bar:

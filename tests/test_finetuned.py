@@ -67,7 +67,7 @@ def test_manifest_round_trip_and_load(bench, data_root):
     assert entry["seed"] == 1 and entry["config"]["model_kwargs"] == TINY and entry["num_classes"] == 3
     assert 0 <= entry["metrics"]["top1"] <= 100 and entry["metrics"]["n_eval"] == 16
     assert entry["command"].startswith("python -m glsim_core finetune") and entry["wall_seconds"] >= 0
-    blob = torch.load(path, weights_only=False)
+    blob = torch.load(path, weights_only=True)
     assert all(v.dtype == torch.float16 for v in blob["state_dict"].values() if v.is_floating_point())
 
     # a training-only override (epochs) does not stop the shipped checkpoint from loading

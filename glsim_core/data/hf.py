@@ -23,7 +23,10 @@ searches the LR on train/val and trains the final runs on trainval, tested on te
 Bad input: L, LA, RGBA, P, CMYK and 16-bit images are converted to RGB (transparent pixels composited on white);
 a truncated or undecodable image raises :class:`BadImageError` naming the dataset, split and index, or, with
 ``on_error="skip"``, is dropped from its batch and counted (``dataset.skipped`` and the batch's ``"skipped"``);
-a hub id while offline, an empty split and a missing label column are errors that say what to do.
+a hub id while offline, an empty split and a missing label column are errors that say what to do. Labels are
+checked on load (:func:`_check_labels`): values beyond a ``ClassLabel``'s names and classes of val/test that train
+never shows are errors; integer labels with gaps are re-encoded 0..K-1 with a warning. Boxes that are NaN, inverted
+or outside the image are dropped and counted (``"dropped_boxes"`` of a batch).
 """
 
 from __future__ import annotations
@@ -135,6 +138,17 @@ def _boxes_xyxy(value: Any, fmt: str, width: int, height: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _valid_boxes(boxes: np.ndarray, width: int, height: int, dropped: list[int] | None = None) -> np.ndarray:
+    """The boxes that are finite, not inverted and inside the image (clipped); adds the dropped count to
+    ``dropped[0]`` (see :func:`glsim_core.metrics.localization.sanitize_boxes`)."""
+    from ..metrics.localization import sanitize_boxes
+
+    kept, n = sanitize_boxes(boxes, width, height)
+    if dropped is not None:
+        dropped[0] += n
+    return kept.astype(np.float32)
+
+
 # ------------------------------------------------------------------------------------------------ torch dataset
 class HFImageDataset(torch.utils.data.Dataset):
     """One split as a torch dataset: ``ds[i]`` -> ``{"image": (C,S,S) float, "label": int, "index": int,
@@ -160,6 +174,7 @@ class HFImageDataset(torch.utils.data.Dataset):
         self.source_index = np.arange(n) if source_index is None else np.asarray(source_index)
         self.source_split = list(source_split) if source_split is not None else [split] * n
         self.skipped: list[int] = []
+        self.dropped_boxes = 0  # invalid boxes dropped (this process), see _valid_boxes
         self.hf = hf_split.with_transform(self._transform_batch)
 
     def __len__(self) -> int:
@@ -171,9 +186,11 @@ class HFImageDataset(torch.utils.data.Dataset):
         return np.asarray(self.raw.select_columns([self.label_column]).with_format("numpy")[:][self.label_column])
 
     def _transform_batch(self, batch: dict[str, list]) -> dict[str, list]:
-        images, errors, boxes = [], [], []
+        images, errors, boxes, dropped_boxes = [], [], [], []
         n = len(batch[self.label_column])
         for k in range(n):
+            dropped = [0]
+            dropped_boxes.append(dropped)
             try:
                 img = to_rgb(_decode(batch[self.image_column][k]))
             except BadImageError as exc:
@@ -185,7 +202,8 @@ class HFImageDataset(torch.utils.data.Dataset):
             if self.bbox_column is not None:
                 from torchvision import tv_tensors
 
-                b = _boxes_xyxy(batch[self.bbox_column][k], self.bbox_format, img.width, img.height)
+                b = _valid_boxes(_boxes_xyxy(batch[self.bbox_column][k], self.bbox_format, img.width, img.height),
+                                 img.width, img.height, dropped)
                 b = tv_tensors.BoundingBoxes(torch.from_numpy(b), format="XYXY", canvas_size=(img.height, img.width))
                 if self.transform is not None:
                     img, b = self.transform(img, b)
@@ -195,7 +213,8 @@ class HFImageDataset(torch.utils.data.Dataset):
                     img = self.transform(img)
                 boxes.append(None)
             images.append(img)
-        return {"image": images, "label": list(batch[self.label_column]), "error": errors, "boxes": boxes}
+        return {"image": images, "label": list(batch[self.label_column]), "error": errors, "boxes": boxes,
+                "dropped_boxes": [d[0] for d in dropped_boxes]}
 
     def _finish(self, i: int, row: dict[str, Any]) -> dict[str, Any] | None:
         if row["error"]:
@@ -209,6 +228,8 @@ class HFImageDataset(torch.utils.data.Dataset):
         out = {"image": row["image"], "label": int(row["label"]), "index": int(self.source_index[i])}
         if self.bbox_column is not None:
             out["boxes"] = row["boxes"]
+            out["dropped_boxes"] = int(row["dropped_boxes"])
+            self.dropped_boxes += int(row["dropped_boxes"])
         return out
 
     def __getitem__(self, i: int) -> dict[str, Any] | None:
@@ -221,7 +242,8 @@ class HFImageDataset(torch.utils.data.Dataset):
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any] | None]:
         idx = [int(i) for i in indices]
         batch = self.hf[idx]
-        rows = [{k: batch[k][j] for k in ("image", "label", "error", "boxes")} for j in range(len(idx))]
+        rows = [{k: batch[k][j] for k in ("image", "label", "error", "boxes", "dropped_boxes")}
+                for j in range(len(idx))]
         return [self._finish(i, row) for i, row in zip(idx, rows)]
 
 
@@ -241,6 +263,7 @@ def collate_images(samples: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
     out["index"] = torch.tensor([s["index"] for s in kept], dtype=torch.long)
     if "boxes" in kept[0]:
         out["boxes"] = [s["boxes"] for s in kept]
+        out["dropped_boxes"] = sum(int(s.get("dropped_boxes", 0)) for s in kept)
     return out
 
 
@@ -333,7 +356,8 @@ class ImageData:
         label = int(row[self.label_column])
         out = {"image": img, "label": label, "class_name": self.class_names[label]}
         if self.bbox_column is not None:
-            out["boxes"] = _boxes_xyxy(row[self.bbox_column], self.bbox_format, img.width, img.height)
+            out["boxes"] = _valid_boxes(_boxes_xyxy(row[self.bbox_column], self.bbox_format, img.width, img.height),
+                                        img.width, img.height)
         return out
 
     def describe(self) -> str:
@@ -455,6 +479,70 @@ def _normalise_splits(dd, spec: HubDataset | None, split_names: dict[str, str] |
     return roles
 
 
+def _check_labels(roles: dict[str, Any], label_feature: Any, lab_col: str, name: str) -> tuple[list[str], dict]:
+    """Class names and the roles with integer labels 0..K-1, after checking the labels of every split.
+
+    Errors: negative labels (unlabelled examples), ClassLabel values beyond its names, classes of val/test that
+    never occur in train (a model cannot learn them). Integer labels with gaps are re-encoded as 0..K-1 (names keep
+    the original values) with a warning that counts the unused values."""
+    import warnings
+
+    import datasets
+
+    values = {role: np.asarray(ds.select_columns([lab_col]).with_format("numpy")[:][lab_col])
+              for role, (_, ds) in roles.items()}
+    is_class_label = isinstance(label_feature, datasets.ClassLabel)
+    dtype = getattr(label_feature, "dtype", "")
+    if is_class_label or dtype not in ("string", "large_string"):
+        neg = [roles[r][0] for r, arr in values.items() if len(arr) and int(np.min(arr)) < 0]
+        if neg:
+            raise ValueError(f"split(s) {neg} of {name!r} have negative labels (unlabelled examples?): they cannot "
+                             f"be used for training or evaluation")
+    if is_class_label:
+        class_names = list(label_feature.names)
+        beyond = {roles[r][0]: sorted({int(v) for v in arr if int(v) >= len(class_names)})
+                  for r, arr in values.items()}
+        beyond = {k: v for k, v in beyond.items() if v}
+        if beyond:
+            raise ValueError(f"{name!r} has label values beyond its ClassLabel's {len(class_names)} names (valid: 0.."
+                             f"{len(class_names) - 1}): {', '.join(f'split {k!r}: {v[:8]}' for k, v in beyond.items())}"
+                             f". Fix those labels or add the missing names to the ClassLabel")
+        seen = {r: {class_names[int(v)] for v in arr} for r, arr in values.items()}
+    elif dtype in ("string", "large_string"):
+        class_names = sorted({str(v) for arr in values.values() for v in arr})
+        lookup = {n: i for i, n in enumerate(class_names)}
+        for role, (src, ds) in list(roles.items()):
+            ds = ds.map(lambda b: {lab_col: [lookup[str(v)] for v in b[lab_col]]}, batched=True)
+            roles[role] = (src, ds.cast_column(lab_col, datasets.ClassLabel(names=class_names)))
+        seen = {r: {str(v) for v in arr} for r, arr in values.items()}
+    else:
+        distinct = np.unique(np.concatenate([arr.astype(np.int64) for arr in values.values()]))
+        high = int(distinct[-1])
+        class_names = [str(int(v)) for v in distinct]
+        if len(distinct) != high + 1:
+            warnings.warn(f"the integer labels of {name!r} are not 0..K-1: {len(distinct)} distinct values in 0.."
+                          f"{high} ({high + 1 - len(distinct)} unused); re-encoded as 0..{len(distinct) - 1}, the "
+                          f"class names keep the original values", stacklevel=3)
+            lookup = {int(v): i for i, v in enumerate(distinct)}
+            for role, (src, ds) in list(roles.items()):
+                ds = ds.map(lambda b: {lab_col: [lookup[int(v)] for v in b[lab_col]]}, batched=True)
+                roles[role] = (src, ds.cast_column(lab_col, datasets.ClassLabel(names=class_names)))
+        seen = {r: {str(int(v)) for v in arr} for r, arr in values.items()}
+    learnt = seen.get("train", set())
+    for role in ("val", "test"):
+        if role not in seen:
+            continue
+        unseen = sorted(seen[role] - learnt)
+        if unseen:
+            raise ValueError(f"{len(unseen)} class(es) of split {roles[role][0]!r} of {name!r} never occur in "
+                             f"{roles['train'][0]!r} ({unseen[:8]}{' ...' if len(unseen) > 8 else ''}): a model cannot "
+                             f"learn them and would score 0 % on them. Add training images of those classes or "
+                             f"remove them from {roles[role][0]!r}")
+        if role == "val":
+            learnt = learnt | seen["val"]  # trainval (train + own val) is what the test runs train on
+    return class_names, roles
+
+
 def load_image_dataset(
     source: str | os.PathLike,
     config: str | None = None,
@@ -507,7 +595,14 @@ def load_image_dataset(
                              f"interrupted save_to_disk)? Regenerate or re-save it.") from None
     elif _looks_like_hub_id(source_str):
         name = source_str
-        dd = _load_hub(source_str, config, cache_dir)
+        try:
+            dd = _load_hub(source_str, config, cache_dir)
+        except ValueError as exc:
+            top = Path(source_str.split("/", 1)[0])
+            if not top.is_dir():  # "org/name" with no local folder "org": a hub id; keep the hub's message
+                raise
+            raise FileNotFoundError(f"dataset path {source_str!r} does not exist (cwd {Path.cwd()}); as a hub id it "
+                                    f"cannot be loaded either: {exc}") from None
     else:
         from .registry import FINEGRAINED_DATASETS
 
@@ -524,7 +619,8 @@ def load_image_dataset(
     lab_col = _pick_column(features, LABEL_COLUMNS, (datasets.ClassLabel,), label_column, "label", name)
     if lab_col is None:
         raise ValueError(f"no label column in {name!r}: columns {list(features)} (looked for a ClassLabel or one of "
-                         f"{list(LABEL_COLUMNS)}); pass label_column=... (CLI: --label-column)")
+                         f"{list(LABEL_COLUMNS)}); rename it to 'label' (`ds.rename_column(OLD, 'label')`, then "
+                         f"save_to_disk) or pass label_column=... to load_image_dataset")
     box_col = _pick_column(features, BBOX_COLUMNS, (), bbox_column, "bbox", name)
     bbox_format = bbox_format or "xyxy"
 
@@ -539,29 +635,7 @@ def load_image_dataset(
             ds = ds.cast_column(img_col, datasets.Image())
         roles[role] = (src, ds.cast_column(img_col, datasets.Image(decode=False)))
 
-    label_feature = features[lab_col]
-    if isinstance(label_feature, datasets.ClassLabel):
-        class_names = list(label_feature.names)
-    else:
-        dtype = getattr(label_feature, "dtype", "")
-        values = {role: ds.select_columns([lab_col]).with_format("numpy")[:][lab_col]
-                  for role, (_, ds) in roles.items()}
-        if dtype in ("string", "large_string"):
-            class_names = sorted({str(v) for arr in values.values() for v in arr})
-            lookup = {n: i for i, n in enumerate(class_names)}
-            for role, (src, ds) in list(roles.items()):
-                ds = ds.map(lambda b: {lab_col: [lookup[str(v)] for v in b[lab_col]]}, batched=True,
-                            input_columns=None, desc=None)
-                roles[role] = (src, ds.cast_column(lab_col, datasets.ClassLabel(names=class_names)))
-        else:
-            low = min(int(np.min(arr)) for arr in values.values())
-            if low < 0:
-                bad = [roles[r][0] for r, arr in values.items() if int(np.min(arr)) < 0]
-                raise ValueError(f"split(s) {bad} of {name!r} have negative labels (unlabelled examples?): "
-                                 f"they cannot be used for training or evaluation")
-            high = max(int(np.max(arr)) for arr in values.values())
-            class_names = [str(i) for i in range(high + 1)]
-
+    class_names, roles = _check_labels(roles, features[lab_col], lab_col, name)
     # val: own split, else a seeded carve of train (GLSim appendix C)
     info: dict[str, Any] = {"source": source_str, "splits": {r: s for r, (s, _) in roles.items()}}
     sources: dict[str, tuple[np.ndarray, list[str]]] = {}

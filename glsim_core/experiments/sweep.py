@@ -289,17 +289,15 @@ class SweepTarget:
         return result
 
     def _run_notebook(self, overrides, seed, run_dir, timeout) -> dict[str, Any]:
-        import papermill as pm
-
         from ..notebook import load_results
+        from ..series import execute_with_parameters
 
         params = dict(overrides)
         if "SEED" in self.notebook_params:
             params["SEED"] = int(seed)
         params["OUT_DIR"] = str(run_dir.resolve())
-        pm.execute_notebook(str(self.path), str(run_dir / "notebook.ipynb"), parameters=params,
-                            cwd=str(self.path.parent), kernel_name="python3", progress_bar=False,
-                            execution_timeout=timeout)
+        execute_with_parameters(self.path, run_dir / "notebook.ipynb", params, cwd=str(self.path.parent),
+                                kernel_name="python3", progress_bar=False, execution_timeout=timeout)
         results = load_results(run_dir)
         device = results.get("device")
         if device is None:
@@ -575,6 +573,10 @@ def add_cli(sub) -> None:
 
 
 def _cli(args) -> int:
+    if args.out and not args.dry_run:
+        from ..safety import ensure_writable_dir
+
+        ensure_writable_dir(args.out, "--out")
     grid = parse_grid(args.grid)
     fixed = parse_assignments(args.fixed)
     table = run_sweep(args.target, grid, seeds=parse_seeds(args.seeds), out=args.out, fixed=fixed,

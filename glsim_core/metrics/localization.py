@@ -22,14 +22,15 @@ probe of *where* GLS, attention or rollout look (GLSim §3.2, notebook 08).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["MaxBoxAccV2", "max_box_acc", "boxes_from_mask", "box_iou", "normalize_map", "upsample_maps",
-           "tokens_in_boxes", "token_box_hits", "token_centers", "DEFAULT_CAM_THRESHOLDS"]
+__all__ = ["MaxBoxAccV2", "sanitize_boxes", "max_box_acc", "boxes_from_mask", "box_iou", "normalize_map",
+           "upsample_maps", "tokens_in_boxes", "token_box_hits", "token_centers", "DEFAULT_CAM_THRESHOLDS"]
 
 DEFAULT_CAM_THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.01), 2).tolist())
 _EIGHT = np.ones((3, 3), dtype=int)
@@ -94,11 +95,27 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
+def sanitize_boxes(boxes, width: float, height: float, tol: float = 1.0) -> tuple[np.ndarray, int]:
+    """``(kept, dropped)``: pixel boxes ``x0, y0, x1, y1`` that are finite, not inverted or empty, and inside the
+    ``width`` x ``height`` image (``tol`` pixels of slack, then clipped); ``dropped`` counts the others."""
+    b = np.asarray(boxes.detach().cpu() if isinstance(boxes, torch.Tensor) else boxes, dtype=np.float64)
+    b = b.reshape(-1, 4)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+        ok &= (b[:, 0] >= -tol) & (b[:, 1] >= -tol) & (b[:, 2] <= width + tol) & (b[:, 3] <= height + tol)
+    kept = b[ok].copy()
+    kept[:, [0, 2]] = kept[:, [0, 2]].clip(0, width)
+    kept[:, [1, 3]] = kept[:, [1, 3]].clip(0, height)
+    return kept, int((~ok).sum())
+
+
 class MaxBoxAccV2:
     """Accumulate MaxBoxAccV2 over batches: ``update(maps, gt_boxes, image_size)`` then ``compute()``.
 
     ``maps``: (B, h, w) scores (any resolution; upsampled to ``image_size``); ``gt_boxes``: per image a (K, 4)
-    array of pixel boxes ``x0, y0, x1, y1`` (or a (B, 4) array for one box each).
+    array of pixel boxes ``x0, y0, x1, y1`` (or a (B, 4) array for one box each). Invalid boxes (NaN, inverted,
+    outside the image: :func:`sanitize_boxes`) are dropped and counted (``dropped_boxes``); an image left without
+    a box is not scored (``images_without_box``); :meth:`compute` warns with both counts.
     """
 
     def __init__(self, iou_thresholds: Sequence[float] = (0.3, 0.5, 0.7),
@@ -111,6 +128,8 @@ class MaxBoxAccV2:
         self.multi_contour, self.upsample = bool(multi_contour), upsample
         self.correct = np.zeros((len(self.cam_thresholds), len(self.iou_thresholds)), dtype=np.int64)
         self.count = 0
+        self.dropped_boxes = 0
+        self.images_without_box = 0
 
     def best_ious(self, score_map: np.ndarray, gt: np.ndarray) -> np.ndarray:
         """For one normalised full-size map: the best IoU at every CAM threshold, shape (num_thresholds,)."""
@@ -128,14 +147,24 @@ class MaxBoxAccV2:
             raise ValueError(f"{len(full)} maps but {len(gt_boxes)} box sets")
         thr = np.asarray(self.iou_thresholds)
         for m, gt in zip(full, gt_boxes):
-            gt = np.asarray(gt.detach().cpu() if isinstance(gt, torch.Tensor) else gt, dtype=np.float64)
-            ious = self.best_ious(normalize_map(m), gt.reshape(-1, 4))
+            gt, dropped = sanitize_boxes(gt, image_size[1], image_size[0])
+            self.dropped_boxes += dropped
+            if len(gt) == 0:
+                self.images_without_box += 1
+                continue
+            ious = self.best_ious(normalize_map(m), gt)
             self.correct += (ious[:, None] >= thr[None, :]).astype(np.int64)
             self.count += 1
 
     def compute(self) -> dict:
         """``{"maxboxacc_v2": percent, "maxboxacc": {delta: percent}, "best_threshold": {delta: tau}, "n": N}``."""
+        if self.dropped_boxes:
+            warnings.warn(f"MaxBoxAccV2: {self.dropped_boxes} invalid ground-truth box(es) dropped (NaN, inverted or "
+                          f"outside the image); {self.images_without_box} image(s) left without a box not scored",
+                          stacklevel=2)
         if self.count == 0:
+            if self.images_without_box:
+                raise ValueError(f"MaxBoxAccV2: none of the {self.images_without_box} image(s) has a valid box")
             raise ValueError("MaxBoxAccV2.compute() before any update()")
         acc = self.correct / self.count * 100.0  # (taus, deltas)
         best = acc.argmax(axis=0)
@@ -143,7 +172,8 @@ class MaxBoxAccV2:
         return {"maxboxacc_v2": float(np.mean(list(per.values()))), "maxboxacc": per,
                 "best_threshold": {float(d): float(self.cam_thresholds[best[j]])
                                    for j, d in enumerate(self.iou_thresholds)},
-                "n": int(self.count)}
+                "n": int(self.count), "dropped_boxes": int(self.dropped_boxes),
+                "images_without_box": int(self.images_without_box)}
 
 
 def max_box_acc(maps, gt_boxes, image_size: tuple[int, int], **kwargs) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -19,7 +20,7 @@ from timm.models.resnet import BasicBlock, ResNet, _create_resnet
 from timm.models.vision_transformer import VisionTransformer, _create_vision_transformer
 from torch import nn
 
-from .shipped import SHIPPED, shipped_weights_path
+from .shipped import SHIPPED, shipped_weights_path, verify_shipped_weights
 
 __all__ = ["ConvStemPatchEmbed", "SMALL_VITS", "SMALL_CNNS", "record_attention", "forward_tokens",
            "num_prefix_tokens", "patch_grid"]
@@ -96,19 +97,37 @@ default_cfgs = generate_default_cfgs({
 })
 
 
-def _check_shipped(name: str, pretrained: bool, kwargs: dict) -> None:
-    overlay = kwargs.get("pretrained_cfg_overlay") or {}
-    if "file" in overlay or kwargs.get("pretrained_cfg") is not None:  # the caller names other weights
-        return
-    if pretrained and name in SHIPPED and not shipped_weights_path(name).is_file():
-        raise FileNotFoundError(
-            f"pretrained=True for {name!r} needs its shipped weights at {shipped_weights_path(name)}, which are "
-            f"missing; restore them from git or rebuild them with `python -m glsim_core pretrain`")
+def _check_shipped(name: str, pretrained: bool, kwargs: dict) -> dict:
+    """Before timm reads shipped weights: they exist, match the manifest's sha256 and unpickle as plain tensors.
+
+    Returns ``kwargs`` with the verified file in ``pretrained_cfg_overlay`` (the path is resolved now, not at
+    import). A caller that names its own weights file gets that file checked for loadability only."""
+    if not pretrained or kwargs.get("pretrained_cfg") is not None:
+        return kwargs
+    from ..safety import load_plain
+
+    overlay = dict(kwargs.get("pretrained_cfg_overlay") or {})
+    if name in SHIPPED:
+        shipped = shipped_weights_path(name)
+        own = overlay.get("file")
+        if own is None or Path(own).expanduser().resolve() == shipped:
+            if not shipped.is_file():
+                raise FileNotFoundError(
+                    f"pretrained=True for {name!r} needs its shipped weights at {shipped}, which are missing; restore "
+                    f"them from git or rebuild them with `python -m glsim_core pretrain`")
+            verify_shipped_weights(name)
+            load_plain(shipped, "pretrained weights file", "restore it with git or rebuild it with "
+                       "`python -m glsim_core pretrain`")
+            return {**kwargs, "pretrained_cfg_overlay": {**overlay, "file": str(shipped)}}
+    if overlay.get("file"):
+        load_plain(overlay["file"], "pretrained weights file", "check the file, or train without it "
+                   "(--no-pretrained)")
+    return kwargs
 
 
 def _make(name: str):
     def factory(pretrained: bool = False, **kwargs) -> VisionTransformer:
-        _check_shipped(name, pretrained, kwargs)
+        kwargs = _check_shipped(name, pretrained, kwargs)
         return _create_vision_transformer(name, pretrained=pretrained, **{**SMALL_VITS[name], **kwargs})
 
     factory.__name__ = name
@@ -118,7 +137,7 @@ def _make(name: str):
 
 def _make_cnn(name: str):
     def factory(pretrained: bool = False, **kwargs) -> ResNet:
-        _check_shipped(name, pretrained, kwargs)
+        kwargs = _check_shipped(name, pretrained, kwargs)
         return _create_resnet(name, pretrained=pretrained, **{**SMALL_CNNS[name], **kwargs})
 
     factory.__name__ = name

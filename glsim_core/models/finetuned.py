@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from ..paths import cache_dir, data_dir
-from .shipped import sha256
+from .shipped import ShippedFileError, check_sha256, sha256
 
 __all__ = ["FINETUNED", "FINETUNED_DIR", "ARCH_FIELDS", "finetuned_path", "finetuned_manifest_path",
            "read_finetuned_manifest", "finetuned_config", "load_finetuned", "finetune", "add_cli"]
@@ -163,13 +163,21 @@ def _save(path: Path, model: nn.Module, config, num_classes: int, class_names: l
 
 def _build_and_load(path: Path, device: str | torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
     from ..runtime import get_device
+    from ..safety import CheckpointError, load_plain
     from ..train import TrainConfig
     from ..train.engine import build_model
 
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    remedy = "delete it (it is retrained on the next call) or restore it with git"
+    blob = load_plain(path, "fine-tuned checkpoint", remedy)
+    if not isinstance(blob, dict) or not {"config", "num_classes", "state_dict"} <= set(blob):
+        raise CheckpointError(f"fine-tuned checkpoint {path} is corrupt or incomplete (missing keys); {remedy}")
     config = TrainConfig.from_dict({**blob["config"], "pretrained": False})  # the weights come from the file
     model = build_model(config, int(blob["num_classes"]))
-    model.load_state_dict(blob["state_dict"])  # fp16 -> the parameters' float32 (copy_ casts)
+    try:
+        model.load_state_dict(blob["state_dict"])  # fp16 -> the parameters' float32 (copy_ casts)
+    except RuntimeError as exc:
+        raise CheckpointError(f"fine-tuned checkpoint {path} does not fit its own config "
+                              f"({str(exc).splitlines()[0][:160]}); {remedy}") from None
     return model.to(get_device(device)).eval(), blob
 
 
@@ -189,10 +197,11 @@ def _shipped_entry(name: str, config, given: Any = None) -> tuple[Path | None, d
         return None, None, f"no shipped checkpoint at {path}"
     if entry is None:
         return None, None, f"{path} is not listed in {finetuned_manifest_path()}"
-    digest = sha256(path)
-    if digest != entry.get("sha256"):
-        return None, None, (f"the sha256 of {path} ({digest[:12]}...) does not match the manifest's "
-                            f"({str(entry.get('sha256'))[:12]}...): the file was changed or is incomplete")
+    try:
+        check_sha256(path, entry.get("sha256"), f"restore it with `git checkout -- data/{FINETUNED_DIR}/{path.name}` "
+                     f"or rebuild it with `python -m glsim_core finetune --names {name}`", finetuned_manifest_path())
+    except ShippedFileError as exc:
+        return None, None, str(exc)
     fields = ARCH_FIELDS + tuple(k for k in _IDENTITY_IF_GIVEN if k in (given or ()))
     want, have = _arch(config.to_dict(), fields), _arch(entry.get("config", {}), fields)
     if json.loads(json.dumps(want)) != json.loads(json.dumps(have)):
@@ -348,6 +357,10 @@ def _cli(args: argparse.Namespace) -> int:
         raise ValueError("--names is empty; choose from " + ",".join(FINETUNED))
     for n in names:
         _check_name(n)
+    if args.out:
+        from ..safety import ensure_writable_dir
+
+        ensure_writable_dir(args.out, "--out")
     overrides: dict[str, Any] = {"seed": args.seed}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs

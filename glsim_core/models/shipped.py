@@ -7,6 +7,9 @@ generic corpus (:mod:`glsim_core.data.synthetic`) and stored under ``data/pretra
 ``timm.create_model(name, pretrained=True)`` and ``glsim_core.models.create_model(name, pretrained=True)`` load them
 offline; timm drops the corpus classifier when ``num_classes`` differs and resamples the position embedding when
 ``img_size`` differs.
+
+Before timm reads a shipped file, :func:`verify_shipped_weights` checks its sha256 against the manifest: a file
+that was changed, truncated or replaced is a :class:`ShippedFileError` naming the file, both hashes and the fix.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from ..paths import data_dir
 
 __all__ = ["SHIPPED", "shipped_weights_path", "has_shipped_weights", "read_manifest", "manifest_path", "sha256",
-           "PRETRAINED_DIR"]
+           "PRETRAINED_DIR", "ShippedFileError", "check_sha256", "verify_shipped_weights"]
 
 PRETRAINED_DIR = "pretrained"
 
@@ -61,3 +64,47 @@ def sha256(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class ShippedFileError(ValueError):
+    """A shipped file whose sha256 does not match its manifest (or that the manifest does not list)."""
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _digest(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256(path)
+    return _DIGESTS[key]
+
+
+def check_sha256(path: str | Path, expected: str | None, remedy: str, manifest: str | Path | None = None) -> None:
+    """Raise :class:`ShippedFileError` unless the sha256 of ``path`` is ``expected``."""
+    path = Path(path)
+    where = f" in {manifest}" if manifest else ""
+    if not expected:
+        raise ShippedFileError(f"{path} has no sha256{where}, so it cannot be checked; {remedy}")
+    actual = _digest(path)
+    if actual != expected:
+        raise ShippedFileError(f"{path} does not match its manifest{where}: sha256 {actual}, expected {expected} "
+                               f"(the file was changed or is incomplete); {remedy}")
+
+
+def verify_shipped_weights(name: str) -> Path:
+    """The path of a shipped backbone's weights after checking its sha256 against ``manifest.json``."""
+    base = name.split(".")[0]
+    path = shipped_weights_path(base)
+    try:
+        rel = path.relative_to(data_dir().resolve().parent)
+    except ValueError:
+        rel = path
+    remedy = (f"restore it with `git checkout -- {rel}` or rebuild it with `python -m glsim_core pretrain "
+              f"--models {base}`")
+    entry = read_manifest().get("backbones", {}).get(base)
+    if entry is None:
+        raise ShippedFileError(f"{path} is not listed in {manifest_path()}, so its sha256 cannot be checked; {remedy}")
+    check_sha256(path, entry.get("sha256"), remedy, manifest_path())
+    return path

@@ -35,9 +35,11 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..safety import ensure_writable_dir
     from .engine import fit
 
     config = config_from_args(args)
+    ensure_writable_dir(args.out_dir, "--out")  # before any work
     result = fit(config)
     if config.out_dir:
         print(f"top-1 ({config.eval_split}) {result.top1:.2f} %; metrics in {Path(config.out_dir) / 'metrics.json'}")
@@ -62,25 +64,43 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    import math
+
     import torch
 
     from ..data.hf import collate_images
     from .engine import evaluate, load_data, load_trained_model
     from .evaluation import localization_scores
 
-    model, config, _ckpt = load_trained_model(args.checkpoint, device=args.device)
+    if args.out:  # before any work: a bad --out must not cost a whole evaluation
+        from ..safety import ensure_writable_dir
+
+        ensure_writable_dir(args.out, "--out")
+    model, config, ckpt = load_trained_model(args.checkpoint, device=args.device)
     overrides = {"dataset": args.dataset} if args.dataset else {}
     if args.max_samples:
         overrides["max_eval_samples"] = args.max_samples
     split = args.split
     config = config.replace(eval_split=split if split in ("val", "test") else "test", progress=False, **overrides)
     data = load_data(config)
+    trained_on = list(ckpt.get("class_names") or [])
+    if trained_on and list(data.class_names) != trained_on:
+        only_ckpt = [c for c in trained_on if c not in data.class_names]
+        only_data = [c for c in data.class_names if c not in trained_on]
+        detail = (f"only in the checkpoint: {only_ckpt[:8]}, only in the dataset: {only_data[:8]}"
+                  if only_ckpt or only_data else "same names in another order")
+        raise ValueError(f"dataset {data.name!r} has other classes than checkpoint {args.checkpoint} was trained on "
+                         f"({len(data.class_names)} vs {len(trained_on)}; {detail}): its accuracy would be "
+                         f"meaningless. Evaluate on a dataset with the checkpoint's classes")
     ds = data.torch_split(split, train=False, with_boxes=False)
     if args.max_samples and len(ds) > args.max_samples:
         ds = torch.utils.data.Subset(ds, range(args.max_samples))
     loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size, collate_fn=collate_images)
     device = next(model.parameters()).device
     res = evaluate(model, loader, data.num_classes, device=device, amp=config.amp)
+    if not math.isfinite(res["loss"]):
+        raise FloatingPointError(f"the loss of checkpoint {args.checkpoint} on {split} is {res['loss']}: its "
+                                 f"weights are broken (a diverged run?); retrain it, e.g. with a lower --lr")
     res.update({"split": split, "dataset": data.name, "checkpoint": str(args.checkpoint),
                 "class_names": data.class_names})
     if args.maps:
@@ -89,7 +109,6 @@ def _eval(args: argparse.Namespace) -> int:
         res["localization"] = localization_scores(model, data, split, args.maps, batch_size=args.batch_size,
                                                   max_samples=args.max_samples)
     if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
         from .engine import _write_json
 
         _write_json(Path(args.out) / "eval.json", res)
@@ -126,7 +145,10 @@ def _bench(args: argparse.Namespace) -> int:
     from ..metrics.efficiency import benchmark_inference
     from ..metrics.flops import count_parameters
     from ..models import create_model
+    from ..safety import ensure_writable_dir
 
+    if args.out:
+        ensure_writable_dir(args.out, "--out")
     try:
         sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     except ValueError:
@@ -294,9 +316,11 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from ..safety import ensure_writable_dir
     from .protocol import LR_GRID, compare
 
     base = config_from_args(args)
+    ensure_writable_dir(args.out, "--out")
     grid = None if args.lr_search is None else (tuple(args.lr_search) or LR_GRID)
     table = compare(args.models, base, seeds=args.seeds, reference=args.reference, lr_search_grid=grid,
                     out_root=args.out, eval_split="val" if args.on_val else "test")
@@ -323,8 +347,10 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
+    from ..safety import ensure_writable_dir
     from .calibration import calibrate, localization_frame
 
+    ensure_writable_dir(args.out, "--out")
     extra = {"epochs": args.epochs} if args.epochs else {}
     res = calibrate(args.profile, seeds=args.seeds, out_root=args.out, models=args.models,
                     max_samples=args.max_samples, progress=args.progress, **extra)

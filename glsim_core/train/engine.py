@@ -9,11 +9,15 @@ The engine is model-agnostic: anything whose forward returns logits, built by
 
 Outputs in ``config.out_dir``: ``config.json``; ``history.json`` / ``history.csv`` (one row per epoch: train loss
 and top-1, eval loss and top-1, learning rate, training images/s, seconds); ``checkpoint.pt`` after every epoch
-(model, optimizer, scaler, epoch, step, history, RNG states); ``metrics.json`` (final top-1, per-class accuracy,
-confusion matrix, history, config). ``resume=True`` continues from ``checkpoint.pt``: every epoch re-seeds all
-random generators from ``(seed, epoch)`` and the data order comes from a generator seeded the same way, so on CPU a
-resumed run ends with exactly the metrics of an uninterrupted one. A non-finite loss stops the run with
-:class:`NonFiniteLossError`; the checkpoint on disk is still the last good epoch's.
+(model, optimizer, scaler, epoch, step, history, config, class names: tensors and plain data only); ``metrics.json``
+(final top-1, per-class accuracy, confusion matrix, history, config). ``resume=True`` continues from
+``checkpoint.pt``: every epoch re-seeds all random generators from ``(seed, epoch)`` and the data order comes from a
+generator seeded the same way, so on CPU a resumed run ends with exactly the metrics of an uninterrupted one. Before
+anything is written, a resume compares the checkpoint's config with the requested one: only
+:data:`RESUME_MAY_CHANGE` may differ (anything else is an error listing the fields), and the data must have the
+checkpoint's classes. A non-finite training loss, eval loss or weight stops the run with :class:`NonFiniteLossError`
+before that epoch is saved: the checkpoint on disk is always the last good epoch's. Checkpoints hold only tensors
+and plain data and are read with ``weights_only=True`` (:func:`glsim_core.safety.load_plain`).
 
 Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in ``DistributedDataParallel`` (nccl on
 GPUs, gloo on CPU), training uses a ``DistributedSampler`` (``batch_size`` is per process), evaluation shards the
@@ -44,10 +48,17 @@ from ..runtime import amp_dtype, autocast, get_device, seed_everything
 from .config import TrainConfig
 
 __all__ = ["fit", "evaluate", "FitResult", "NonFiniteLossError", "build_model", "load_data", "lr_at",
-           "load_checkpoint", "load_trained_model", "DistInfo", "init_distributed", "CHECKPOINT", "METRICS"]
+           "load_checkpoint", "load_trained_model", "DistInfo", "init_distributed", "CHECKPOINT", "METRICS",
+           "RESUME_MAY_CHANGE", "resume_conflicts"]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
+#: Config fields a resume may change: they do not alter what the finished epochs computed. ``epochs`` extends (or
+#: shortens) the run; the cosine schedule is then recomputed for the new total, so the rest differs from a run
+#: planned with that many epochs from the start.
+RESUME_MAY_CHANGE = ("epochs", "resume", "progress", "num_workers", "device", "out_dir", "eval_every",
+                     "save_checkpoints", "name")
+_CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "step", "history", "config", "num_classes")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -182,6 +193,10 @@ def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
                 raise
             kwargs.pop("img_size")
             return create_model(config.model, pretrained=config.pretrained, **kwargs)
+    except OSError as exc:
+        if config.pretrained and _is_download_error(exc):
+            raise ValueError(_no_download_message(config.model, exc)) from None
+        raise
     except RuntimeError as exc:
         if "Unknown model" in str(exc):
             raise ValueError(f"unknown model {config.model!r}: {exc}") from None
@@ -192,6 +207,46 @@ def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
         raise
     except TypeError as exc:
         raise ValueError(f"model {config.model!r} does not accept these options {sorted(kwargs)}: {exc}") from None
+
+
+def _is_download_error(exc: BaseException) -> bool:
+    """A hub/url download that failed (offline, no network), as opposed to this project's own file errors."""
+    module = type(exc).__module__ or ""
+    return module.startswith(("huggingface_hub", "requests", "urllib", "http")) or isinstance(
+        exc, (ConnectionError, TimeoutError)) or "Internet connection" in str(exc)
+
+
+def _no_download_message(model: str, exc: BaseException) -> str:
+    import timm
+
+    from ..models.shipped import SHIPPED
+
+    try:
+        cfg = timm.models.get_pretrained_cfg(model)
+        source = cfg.hf_hub_id or cfg.url or "timm" if cfg is not None else "timm"
+    except Exception:
+        source = "timm"
+    offline = "offline mode (HF_HUB_OFFLINE=1)" if os.environ.get("HF_HUB_OFFLINE", "0").lower() in (
+        "1", "true", "yes") else "no network"
+    return (f"the pretrained weights of {model!r} ({source}) are not shipped with this repository and must be "
+            f"downloaded, which needs the network ({offline}: {type(exc).__name__}). Train from random "
+            f"initialisation with --no-pretrained (pretrained=False), pick a model with shipped weights "
+            f"({', '.join(sorted(SHIPPED))}), or download the weights once on a machine with network")
+
+
+def resume_conflicts(saved: dict[str, Any], config: TrainConfig) -> list[str]:
+    """``"field: saved -> requested"`` for every field outside :data:`RESUME_MAY_CHANGE` that differs."""
+    from ..notebook import _jsonable
+
+    now = json.loads(config.to_json())
+    old = json.loads(json.dumps(_jsonable(saved)))
+    defaults = json.loads(TrainConfig().to_json())
+    return [f"{k}: {old.get(k, defaults.get(k))!r} -> {v!r}" for k, v in now.items()
+            if k not in RESUME_MAY_CHANGE and old.get(k, defaults.get(k)) != v]
+
+
+def _non_finite_weights(model: nn.Module) -> list[str]:
+    return [k for k, v in model.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -238,21 +293,35 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """A checkpoint written by :func:`fit` (a dict with ``model``, ``optimizer``, ``epoch``, ``config`` ...)."""
+    """A checkpoint written by :func:`fit` (a dict with ``model``, ``optimizer``, ``epoch``, ``config`` ...), read
+    with ``weights_only=True``; a corrupt, incomplete or non-plain file is a one-line ``CheckpointError``."""
+    from ..safety import CheckpointError, load_plain
+
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train first (`python -m glsim_core train ... --out DIR`)")
-    return torch.load(path, map_location=map_location, weights_only=False)
+    ckpt = load_plain(path, "checkpoint", "delete it or retrain", map_location)
+    missing = [k for k in _CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict) else list(_CHECKPOINT_KEYS)
+    missing += [k for k in ("model", "config", "optimizer") if k not in missing and not isinstance(ckpt[k], dict)]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} is corrupt or incomplete (it lacks {missing}); delete it or retrain")
+    return ckpt
 
 
 def load_trained_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the model of a checkpoint (or run directory) and load its weights: ``(model, config, checkpoint)``."""
+    from ..safety import CheckpointError
+
     ckpt = load_checkpoint(path)
     config = TrainConfig.from_dict({**ckpt["config"], "pretrained": False})
     model = build_model(config, int(ckpt["num_classes"]))
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {path}: its weights do not fit its own config "
+                              f"({str(exc).splitlines()[0][:160]}); it is corrupt, delete it or retrain") from None
     return model.to(get_device(device)).eval(), config, ckpt
 
 
@@ -332,11 +401,35 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
         device = torch.device("cuda", dist_info.local_rank)
     main = dist_info.is_main
     show = config.progress and main
+    out = Path(config.out_dir) if config.out_dir else None
+    ckpt_path = out / CHECKPOINT if out is not None else None
+
+    # ---- resume: read and compare the checkpoint before anything is written or loaded
+    ckpt: dict[str, Any] | None = None
+    if config.resume:
+        if ckpt_path is None:
+            raise ValueError("resume=True needs out_dir (the checkpoint lives in out_dir/checkpoint.pt)")
+        if ckpt_path.is_file():
+            ckpt = load_checkpoint(ckpt_path)
+            diff = resume_conflicts(ckpt["config"], config)
+            if diff:
+                raise ValueError(f"cannot resume {ckpt_path}: the requested run differs from the checkpoint's in "
+                                 f"{'; '.join(diff)}. Only {', '.join(RESUME_MAY_CHANGE)} may change on resume; "
+                                 f"use the original settings or another --out")
+    if out is not None and main:
+        from ..safety import ensure_writable_dir
+
+        ensure_writable_dir(out, "output directory")
     seed_everything(config.seed, deterministic=config.deterministic)
 
     loaded_here = data is None
     data = data if data is not None else load_data(config)
     num_classes = data.num_classes
+    if ckpt is not None and (int(ckpt["num_classes"]) != num_classes or
+                             list(ckpt.get("class_names") or data.class_names) != list(data.class_names)):
+        raise ValueError(f"cannot resume {ckpt_path}: it was trained on {ckpt['num_classes']} classes "
+                         f"{list(ckpt.get('class_names') or [])[:10]}, the data now has {num_classes} "
+                         f"{list(data.class_names)[:10]}; the dataset changed - use another --out")
     if model is None:
         model = build_model(config, num_classes)
     if loaded_here:  # the built model's own pretrained config is the authority on normalisation (e.g. GLSim's)
@@ -347,9 +440,7 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
             data.mean, data.std, data.interpolation = norm
             data._cache.clear()
     model = model.to(device)
-    out = Path(config.out_dir) if config.out_dir else None
     if out is not None and main:
-        out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(config.to_json())
 
     train_ds = data.torch_split(config.train_split, train=True,
@@ -375,21 +466,16 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
 
     # ---- resume
     start_epoch, step, history = 0, 0, []
-    ckpt_path = out / CHECKPOINT if out is not None else None
-    if config.resume:
-        if ckpt_path is None:
-            raise ValueError("resume=True needs out_dir (the checkpoint lives in out_dir/checkpoint.pt)")
-        if ckpt_path.is_file():
-            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            if ckpt.get("scaler") is not None:
-                scaler.load_state_dict(ckpt["scaler"])
-            start_epoch, step, history = int(ckpt["epoch"]), int(ckpt["step"]), list(ckpt["history"])
-            if main:
-                print(f"resuming from {ckpt_path} after epoch {start_epoch} (step {step})")
-        elif main:
-            print(f"resume: no checkpoint in {out}, starting from scratch")
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("scaler") is not None:
+            scaler.load_state_dict(ckpt["scaler"])
+        start_epoch, step, history = int(ckpt["epoch"]), int(ckpt["step"]), list(ckpt["history"])
+        if main:
+            print(f"resuming from {ckpt_path} after epoch {start_epoch} (step {step})")
+    elif config.resume and main:
+        print(f"resume: no checkpoint in {out}, starting from scratch")
 
     loader_kw = dict(batch_size=config.batch_size, num_workers=config.num_workers, collate_fn=collate_images,
                      pin_memory=device.type == "cuda", persistent_workers=False)
@@ -474,6 +560,16 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
             last_eval = evaluate(net, eval_loader, num_classes, device, amp=use_amp, label_smoothing=label_smoothing,
                                  progress=False, dist_info=dist_info, desc=config.eval_split)
             row.update({f"{config.eval_split}_loss": last_eval["loss"], f"{config.eval_split}_top1": last_eval["top1"]})
+        bad = _non_finite_weights(_unwrap(net))
+        losses = {"train loss": row["train_loss"]}
+        if f"{config.eval_split}_loss" in row:
+            losses[f"{config.eval_split} loss"] = row[f"{config.eval_split}_loss"]
+        if bad or not all(math.isfinite(v) for v in losses.values()):
+            what = (f"non-finite weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})" if bad else
+                    "non-finite loss (" + ", ".join(f"{k} {v}" for k, v in losses.items()) + ")")
+            where = f"; the last good checkpoint is {ckpt_path}" if ckpt_path and ckpt_path.exists() else ""
+            raise NonFiniteLossError(f"{what} after epoch {epoch + 1}: the run diverged and this epoch was not "
+                                     f"saved{where}. Lower --lr, keep --grad-clip, or check the data.")
         history.append(row)
         checkpoint(epoch + 1)
         if main:

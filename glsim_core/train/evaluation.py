@@ -59,7 +59,9 @@ def token_maps(model: nn.Module, images: torch.Tensor, method: str = "attention"
 def localization_scores(model: nn.Module, data: ImageData, split: str = "test",
                         methods: Sequence[str] = ("attention",), batch_size: int = 128,
                         max_samples: int | None = None, top_o: int = 8) -> dict[str, dict[str, Any]]:
-    """``{method: {"maxboxacc_v2", "maxboxacc", "top1", "top{O}", "bottom1", "bottom{O}", "chance"}}``."""
+    """``{method: {"maxboxacc_v2", "maxboxacc", "top1", "top{O}", "bottom1", "bottom{O}", "chance", "n",
+    "dropped_boxes", "images_without_box"}}``; invalid boxes are dropped when the data is read, counted and warned
+    about; images left without a box are not scored."""
     if not data.has_boxes:
         raise ValueError(f"dataset {data.name!r} has no boxes: localisation cannot be scored")
     ds = data.torch_split(split, train=False, with_boxes=True)
@@ -71,14 +73,21 @@ def localization_scores(model: nn.Module, data: ImageData, split: str = "test",
     boxes: list[torch.Tensor] = []
     metrics = {m: MaxBoxAccV2() for m in methods}
     size = None
+    dropped, without_box = 0, 0
     try:
         for start in range(0, n, batch_size):
             batch = collate_images(ds.__getitems__(list(range(start, min(n, start + batch_size)))))
             if batch["image"].numel() == 0:
                 continue
-            x = batch["image"].to(device)
+            dropped += int(batch.get("dropped_boxes", 0))
+            has_box = [bx.reshape(-1, 4).shape[0] > 0 for bx in batch["boxes"]]
+            without_box += has_box.count(False)
+            if not any(has_box):
+                continue
+            keep = torch.tensor(has_box)
+            x = batch["image"][keep].to(device)
             size = tuple(x.shape[-2:])
-            b = torch.stack([bx.reshape(-1, 4)[0] for bx in batch["boxes"]])
+            b = torch.stack([bx.reshape(-1, 4)[0] for bx, ok in zip(batch["boxes"], has_box) if ok])
             boxes.append(b)
             for m in methods:
                 s = token_maps(model, x, m).float().cpu()
@@ -89,8 +98,14 @@ def localization_scores(model: nn.Module, data: ImageData, split: str = "test",
                 metrics[m].update(s.reshape(-1, side, side), [bb[None] for bb in b], size)
     finally:
         model.train(was_training)
+    if dropped:
+        import warnings
+
+        warnings.warn(f"{data.name!r} split {split!r}: {dropped} invalid box(es) dropped (NaN, inverted or outside the "
+                      f"image); {without_box} image(s) left without a box were not scored", stacklevel=2)
     if not boxes:
-        raise ValueError(f"no images to score in split {split!r}")
+        raise ValueError(f"no images with a valid box to score in split {split!r}"
+                         + (f" ({dropped} invalid box(es) dropped)" if dropped else ""))
     all_boxes = torch.cat(boxes)
     out: dict[str, dict[str, Any]] = {}
     for m in methods:
@@ -107,5 +122,5 @@ def localization_scores(model: nn.Module, data: ImageData, split: str = "test",
         }
         out[m] = {"maxboxacc_v2": res["maxboxacc_v2"], "maxboxacc": res["maxboxacc"],
                   **{name: h["hit_rate"] for name, h in hits.items()}, "chance": hits["top1"]["chance"],
-                  "n": res["n"]}
+                  "n": res["n"], "dropped_boxes": dropped, "images_without_box": without_box}
     return out
