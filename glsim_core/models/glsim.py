@@ -52,7 +52,7 @@ from timm.models import checkpoint_seq, register_model
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
-from ..selection.attention import ATTENTION_MECHANISMS, attention_layers, scores_from_attention
+from ..selection.attention import ATTENTION_MECHANISMS, attention_kind, attention_layers, scores_from_attention
 from ..selection.gls import BOX_RULES, METRICS, crop_and_resize, global_local_similarity, select_boxes
 from .backbones import SMALL_VITS, patch_grid, record_attention
 
@@ -267,7 +267,8 @@ class GLSim(nn.Module):
 
     def _recording(self, selector: str):
         if selector in ATTENTION_MECHANISMS:
-            return record_attention(self.encoder, attention_layers(selector, len(self.encoder.blocks)))
+            return record_attention(self.encoder, attention_layers(selector, len(self.encoder.blocks)),
+                                    kind=attention_kind(selector))
         return contextlib.nullcontext([])
 
     def _first_pass(self, images: torch.Tensor, selector: str, metric: str, select: bool, **kwargs: Any):
