@@ -65,7 +65,7 @@ def _eval(args: argparse.Namespace) -> int:
     import torch
 
     from ..data.hf import collate_images
-    from .engine import evaluate, load_data, load_trained_model
+    from .engine import align_normalization, evaluate, load_data, load_trained_model, weights_of
     from .evaluation import localization_scores
 
     model, config, _ckpt = load_trained_model(args.checkpoint, device=args.device)
@@ -75,6 +75,7 @@ def _eval(args: argparse.Namespace) -> int:
     split = args.split
     config = config.replace(eval_split=split if split in ("val", "test") else "test", progress=False, **overrides)
     data = load_data(config)
+    align_normalization(data, model)  # the same inputs `train` fed it
     ds = data.torch_split(split, train=False, with_boxes=False)
     if args.max_samples and len(ds) > args.max_samples:
         ds = torch.utils.data.Subset(ds, range(args.max_samples))
@@ -82,7 +83,7 @@ def _eval(args: argparse.Namespace) -> int:
     device = next(model.parameters()).device
     res = evaluate(model, loader, data.num_classes, device=device, amp=config.amp)
     res.update({"split": split, "dataset": data.name, "checkpoint": str(args.checkpoint),
-                "class_names": data.class_names})
+                "class_names": data.class_names, "weights": _ckpt.get("weights", weights_of(model, config.pretrained))})
     if args.maps:
         if not data.has_boxes:
             raise ValueError(f"--maps needs a dataset with boxes; {data.name!r} has none")
