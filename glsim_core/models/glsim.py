@@ -138,12 +138,12 @@ class GLSim(nn.Module):
 
     def __init__(self, backbone: str = "vit_base_patch16_224.orig_in21k", num_classes: int = 1000,
                  pretrained: bool = False, *, selector: str = "gls", top_o: int | None = None,
-                 metric: str = "cosine",
-                 box_rule: str = "paper", use_crops: bool = True, use_aggregator: bool = True,
+                 metric: str = "cosine", box_rule: str = "paper", use_crops: bool = True, use_aggregator: bool = True,
                  pool: str | None = None, gamma: float | None = 1.25, crop_size: int | tuple[int, int] | None = None,
                  align_corners: bool = True, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
                  drop_path_schedule: str = "uniform", pretrained_cfg: Any = None,
-                 pretrained_cfg_overlay: dict | None = None, cache_dir: str | None = None, **backbone_kwargs: Any) -> None:
+                 pretrained_cfg_overlay: dict | None = None, cache_dir: str | None = None,
+                 **backbone_kwargs: Any) -> None:
         super().__init__()
         if selector not in SELECTORS:
             raise ValueError(f"selector must be one of {SELECTORS}, got {selector!r}")
