@@ -555,6 +555,7 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
         "confusion_matrix": last_eval["confusion_matrix"], "class_names": data.class_names,
         "history": history, "config": config.to_dict(), "model": config.model, "label": config.label,
         "weights": weights, "top_o": getattr(_unwrap(net), "top_o", None),
+        "dataset_revision": (data.info or {}).get("revision"),
         "dataset": data.name, "num_classes": num_classes, "train_size": len(train_ds), "eval_size": len(eval_ds),
         "skipped_images": skipped_total + int(last_eval.get("skipped", 0)), "world_size": dist_info.world_size,
         "device": str(device), "seconds": time.perf_counter() - t_run,
