@@ -73,7 +73,8 @@ def _run_colab_cell(monkeypatch, tmp_path, on_colab):
     monkeypatch.setattr(site, "getsitepackages", lambda: [str(site_dir)])
     monkeypatch.setattr(site, "getusersitepackages", lambda: str(tmp_path / "no-user-site"))
     monkeypatch.setattr(os, "chdir", lambda path: calls.append(["chdir", str(path)]))
-    monkeypatch.delenv("GLSIM_ROOT", raising=False)
+    monkeypatch.setenv("GLSIM_ROOT", "set-by-the-test")  # so that teardown restores GLSIM_ROOT whatever the cell does
+    monkeypatch.delenv("GLSIM_ROOT")
     if on_colab:
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     else:
