@@ -10,10 +10,13 @@ from .runtime import amp_dtype, autocast, get_device, seed_everything
 
 __version__ = "0.1.0"
 
+# The one place that says where this repository lives: a fork sets these two and runs `make index` and
+# `python -m glsim_core notebooks stamp` (README and 00_index badges, every notebook's Colab install cell).
 #: GitHub ``owner/name`` of this repository (Colab/Binder links and the Colab install cell).
 REPO_SLUG = "glsim-dev/glsim"
-#: The git ref that notebooks install on Colab: the release tag of this version.
-COLAB_REF = f"v{__version__}"
+#: The branch or tag that badges open and the Colab cell installs. It must exist in ``REPO_SLUG`` (a test checks
+#: it against the local clone): ``main`` until a release is tagged; then ``v<version>``.
+COLAB_REF = "main"
 
 __all__ = [
     "__version__", "REPO_SLUG", "COLAB_REF", "Profile", "PROFILES", "get_profile",

@@ -13,7 +13,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Profile", "PROFILES", "get_profile", "default_profile_name"]
+__all__ = ["Profile", "PROFILES", "get_profile", "default_profile_name", "paper_top_o"]
+
+
+def paper_top_o(img_size: int | tuple[int, int], dataset: str | None = None) -> int:
+    """GLSim §4's O: 8 tokens, 16 for Stanford Dogs, "doubled accordingly when using image size 448"."""
+    side = max(img_size) if isinstance(img_size, (tuple, list)) else int(img_size)
+    name = str(dataset or "").lower()
+    base = 16 if name == "dogs" or "stanford-dogs" in name or "stanford_dogs" in name else 8
+    return base * 2 if side >= 448 else base
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,7 @@ class Profile:
     epochs: int
     batch_size: int
     lr: float
-    top_o: int  # O of the GLS crop (GLSim: 8 at 224 px, doubled at 448)
+    top_o: int | None  # O of the GLS crop; None: the paper's rule (8, 16 for Dogs, doubled at 448 px)
     num_workers: int
     optimizer: str = "sgd"  # the papers' fine-tuning recipe: SGD + Nesterov, no weight decay (GLSim appendix C)
     weight_decay: float = 0.0
@@ -48,6 +56,12 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def o_for(self, img_size: int | None = None, dataset: str | None = None) -> int:
+        """O of the GLS crop: the profile's ``top_o`` if set, else :func:`paper_top_o` (default: its own sizes)."""
+        if self.top_o is not None:
+            return int(self.top_o)
+        return paper_top_o(img_size or self.img_size, dataset or self.dataset)
 
     @property
     def grid_size(self) -> int:
@@ -77,7 +91,10 @@ PROFILES: dict[str, Profile] = {
     ),
     "gpu": Profile(
         name="gpu",
-        model="vit_base_patch16_224.augreg_in21k",
+        # The paper's backbone: ViT-B/16 pre-trained on ImageNet-21k by the original ViT authors (timm tag
+        # orig_in21k, mean/std 0.5). The AugReg weights are a named option: vit_base_patch16_224.augreg_in21k /
+        # glsim_vit_base_patch16_224.augreg_in21k.
+        model="vit_base_patch16_224.orig_in21k",
         glsim_model="glsim_vit_base_patch16_224",
         img_size=224,
         patch_size=16,
@@ -86,7 +103,7 @@ PROFILES: dict[str, Profile] = {
         epochs=50,
         batch_size=8,
         lr=0.01,
-        top_o=8,
+        top_o=None,  # GLSim §4: 8 at 224 px, 16 at 448 px (Dogs: 16 and 32)
         num_workers=4,
     ),
 }

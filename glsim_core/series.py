@@ -110,13 +110,19 @@ def _replace_between(text: str, block: str) -> str:
 
 
 def update_index(root: str | Path | None = None) -> list[Path]:
-    """Write the table of contents into README.md and notebooks/00_index.ipynb; return the files changed."""
+    """Write the table of contents into README.md and notebooks/00_index.ipynb, and refresh the README's exercise
+    table (its badges use the same repository and ref); return the files changed."""
+    from .exercises.catalog import TABLE_END, TABLE_START, readme_table
+
     root = Path(root) if root else repo_root()
     notebooks = discover(root / "notebooks")
     changed = []
     readme = root / "README.md"
     text = readme.read_text()
     new = _replace_between(text, index_table(notebooks, link_prefix="notebooks/"))
+    if TABLE_START in new and TABLE_END in new:
+        head, rest = new.split(TABLE_START, 1)
+        new = f"{head}{TABLE_START}\n{readme_table()}\n{TABLE_END}{rest.split(TABLE_END, 1)[1]}"
     if new != text:
         readme.write_text(new)
         changed.append(readme)
@@ -135,17 +141,45 @@ def update_index(root: str | Path | None = None) -> list[Path]:
     return changed
 
 
-def colab_cell(ref: str = COLAB_REF) -> str:
-    """The first code cell of every notebook: install on Colab only, at a fixed ref; a no-op anywhere else."""
+#: Where the Colab cell clones the repository.
+COLAB_DEST = "/content/glsim"
+
+
+def colab_cell(ref: str = COLAB_REF, repo: str = REPO_SLUG) -> str:
+    """The first code cell of every notebook: on Colab only, clone ``repo`` at ``ref`` and install it; a no-op
+    anywhere else.
+
+    Plain Python (no ``!``/``%`` magics), so it can be tested with a fake ``google.colab`` and a stubbed
+    ``subprocess``. It works in one run, without restarting the runtime: the install is **not** editable (an
+    editable install is only seen by a new Python process), it goes into a site directory Colab's Python already
+    searches (any new one is added with ``site.addsitedir``) and ``importlib.invalidate_caches()`` makes it
+    importable at once. pip installs only the runtime dependencies (``pyproject.toml``'s ``dependencies``: no
+    Jupyter packages, those are the ``notebooks`` extra) and leaves those Colab already has alone (no
+    ``--upgrade``), so Colab's kernel stack is not touched. ``GLSIM_ROOT`` points the package at the clone
+    (``data/``, ``build/``) and the working directory becomes its ``notebooks/`` folder.
+    """
     return (
-        "# Colab only: fetch this repository at the release these notebooks belong to, and install it.\n"
+        f"# Colab only: clone github.com/{repo} at `{ref}` and pip-install it (not editable: importable at once,\n"
+        "# no restart); pip adds only the runtime dependencies Colab lacks and leaves its Jupyter stack alone.\n"
         "# Anywhere else (local, Binder, CI) this cell does nothing.\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f"    !git clone --quiet --depth 1 --branch {ref} https://github.com/{REPO_SLUG}.git /content/glsim\n"
-        "    %pip install --quiet -e /content/glsim\n"
-        "    %cd /content/glsim/notebooks"
+        "    import importlib, os, site, subprocess\n"
+        "\n"
+        f'    REPO, REF, DEST = "https://github.com/{repo}.git", "{ref}", "{COLAB_DEST}"\n'
+        "    if not os.path.isdir(os.path.join(DEST, \".git\")):\n"
+        '        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", REF, REPO, DEST], check=True)\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", DEST], check=True)\n'
+        "    for folder in site.getsitepackages() + [site.getusersitepackages()]:\n"
+        "        if os.path.isdir(folder) and folder not in sys.path:\n"
+        "            site.addsitedir(folder)\n"
+        "    importlib.invalidate_caches()\n"
+        '    os.environ["GLSIM_ROOT"] = DEST\n'
+        '    os.chdir(os.path.join(DEST, "notebooks"))\n'
+        "    import glsim_core\n"
+        "\n"
+        '    print(f"glsim_core {glsim_core.__version__} installed from {REPO} at {REF}")'
     )
 
 

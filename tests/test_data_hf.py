@@ -239,13 +239,16 @@ def test_registry_entries_load_a_local_dataset_of_the_same_schema(name, tmp_path
     dd = datasets.DatasetDict({hub_split: ds for hub_split in spec.splits.values()})
     seen = {}
 
-    def fake_hub(hub_id, config, cache_dir):
-        seen["id"] = hub_id
+    def fake_hub(hub_id, config, cache_dir, revision=None):
+        seen["id"], seen["revision"] = hub_id, revision
         return dd
 
     monkeypatch.setattr(hf, "_load_hub", fake_hub)
     loaded = load_image_dataset(name, img_size=16)
     assert seen["id"] == spec.hub_id
+    assert seen["revision"] == spec.revision and loaded.info["revision"] == spec.revision  # pinned and recorded
+    assert load_image_dataset(name, img_size=16, revision="abc123").info["revision"] == "abc123"
+    assert seen["revision"] == "abc123"
     assert loaded.name == name and loaded.class_names == list("abc")
     assert loaded.info["splits"]["train"] == spec.splits["train"]
     assert loaded.info["splits"]["test"] == spec.splits["test"]
@@ -253,3 +256,28 @@ def test_registry_entries_load_a_local_dataset_of_the_same_schema(name, tmp_path
         assert loaded.info["splits"]["val"] == spec.splits["val"]
     assert loaded.test[0]["image"].shape == (3, 16, 16)
     assert (loaded.bbox_column is not None) == (spec.bbox_column is not None)
+
+
+def test_registry_entries_have_a_revision_and_the_corrected_notes():
+    from glsim_core.data.registry import UNPINNED
+
+    for spec in FINEGRAINED_DATASETS.values():
+        # a commit sha (40 hex digits) once pinned online; until then the documented UNPINNED value
+        assert spec.revision == UNPINNED or (len(spec.revision) == 40 and int(spec.revision, 16) >= 0)
+    assert "ClassLabel with the 102" in FINEGRAINED_DATASETS["flowers102"].notes
+    assert "not the official class order" in FINEGRAINED_DATASETS["dogs"].notes
+
+
+def test_hub_revision_reaches_load_dataset(monkeypatch):
+    import datasets
+
+    seen = {}
+
+    def fake_load(path, name=None, **kw):
+        seen.update(kw, path=path)
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    with pytest.raises(hf.HubUnavailableError):
+        hf._load_hub("some/id", None, None, "0123abc")
+    assert seen["revision"] == "0123abc" and seen["path"] == "some/id"

@@ -247,3 +247,54 @@ def test_simpool_pooled_glsim(images):
         tokens = gls.encoder.forward_features(images)
         pooled, _ = gls.simpool(tokens[:, 1:], return_attention=True)
     assert torch.allclose(out.scores, F.cosine_similarity(pooled[:, None], tokens[:, 1:], dim=-1), atol=1e-5)
+
+
+def test_glsim_names_are_registered_with_timm_pretrained_configs():
+    from glsim_core.models.glsim import GLSIM_BACKBONES
+
+    cfg = timm.get_pretrained_cfg("glsim_vit_base_patch16_224")
+    assert cfg is not None and cfg.tag == "orig_in21k"  # the paper's weights are the default tag
+    assert cfg.mean == (0.5, 0.5, 0.5) and cfg.input_size == (3, 224, 224)
+    assert "vit_base_patch16_224.orig_in21k" in cfg.notes
+    assert timm.get_pretrained_cfg("glsim_vit_base_patch16_224.augreg_in21k").tag == "augreg_in21k"
+    assert set(timm.list_models("glsim_*")) == set(GLSIM_BACKBONES)
+    for variant in GLSIM_BACKBONES:  # one explicit factory per variant, as timm registers its own models
+        import glsim_core.models.glsim as mod
+
+        assert getattr(mod, variant).__name__ == variant
+        assert timm.get_pretrained_cfg(variant) is not None
+
+
+def test_default_backbone_is_the_papers_and_augreg_is_a_named_option():
+    model = timm.create_model("glsim_vit_base_patch16_224", num_classes=3, depth=1)
+    assert model.backbone_name == "vit_base_patch16_224.orig_in21k"
+    assert model.pretrained_cfg["mean"] == (0.5, 0.5, 0.5)
+    model = timm.create_model("glsim_vit_base_patch16_224.augreg_in21k", num_classes=3, depth=1)
+    assert model.backbone_name == "vit_base_patch16_224.augreg_in21k"
+    assert GLSim.__init__.__defaults__[0] == "vit_base_patch16_224.orig_in21k"
+
+
+def test_img_size_reaches_the_encoder_and_o_follows_the_paper():
+    model = timm.create_model("glsim_vit_base_patch16_224", num_classes=3, depth=1, img_size=448)
+    assert tuple(model.encoder.patch_embed.img_size) == (448, 448) and model.top_o == 16
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 448, 448)).shape == (1, 3)
+    assert timm.create_model("glsim_vit_base_patch16_224", num_classes=3, depth=1).top_o == 8
+    assert timm.create_model("glsim_vit_base_patch16_224", num_classes=3, depth=1, img_size=448, top_o=4).top_o == 4
+
+
+def _rates(blocks):
+    return [getattr(b.drop_path1, "drop_prob", 0.0) for b in blocks]
+
+
+def test_drop_path_is_uniform_by_default_and_linear_on_request():
+    model = _model(drop_path_rate=0.1)
+    assert _rates(model.encoder.blocks) == pytest.approx([0.1] * 4)  # GLSim: 0.1 in every block
+    assert [getattr(b.drop_path2, "drop_prob", 0.0) for b in model.encoder.blocks] == pytest.approx([0.1] * 4)
+    assert model.aggregator.drop_path1.drop_prob == pytest.approx(0.1)
+    linear = _model(drop_path_rate=0.1, drop_path_schedule="linear")
+    assert _rates(linear.encoder.blocks) == pytest.approx([0.0, 0.1 / 3, 0.2 / 3, 0.1])  # timm's rule
+    assert linear.aggregator.drop_path1.drop_prob == pytest.approx(0.1)
+    assert _rates(_model().encoder.blocks) == [0.0] * 4
+    with pytest.raises(ValueError, match="drop_path_schedule"):
+        _model(drop_path_rate=0.1, drop_path_schedule="cosine")

@@ -259,3 +259,29 @@ def test_training_throughput_engine_vs_bare_loop(bench):
     res = training_throughput(tiny(bench), batches=2, repeats=1)
     assert res["engine_median"] > 0 and res["bare_median"] > 0 and res["ratio"] == pytest.approx(
         res["engine_median"] / res["bare_median"])
+
+
+def test_build_model_applies_the_drop_path_schedule_to_plain_vits():
+    from glsim_core.train.engine import build_model
+
+    def rates(model):
+        return [getattr(b.drop_path1, "drop_prob", 0.0) for b in model.blocks]
+
+    cfg = TrainConfig(model="vit_nano_patch8_64", augreg="medium")  # medium: stochastic depth 0.1
+    assert cfg.drop_path_schedule == "uniform"
+    assert rates(build_model(cfg, 3)) == pytest.approx([0.1] * 4)  # GLSim: the same rate in every block
+    linear = build_model(cfg.replace(drop_path_schedule="linear"), 3)
+    assert rates(linear) == pytest.approx([0.0, 0.1 / 3, 0.2 / 3, 0.1])  # timm's rule
+    with pytest.raises(ValueError, match="drop_path_schedule must be one of"):
+        cfg.replace(drop_path_schedule="cosine")
+
+
+def test_glsim_options_resolve_from_the_config():
+    from glsim_core.train.engine import model_kwargs_for
+
+    cfg = TrainConfig.from_profile("gpu", model="glsim_vit_base_patch16_224", dataset="cub200")
+    kw = model_kwargs_for(cfg, 200)
+    assert (kw["img_size"], kw["top_o"], kw["drop_path_schedule"], kw["drop_path_rate"]) == (224, 8, "uniform", 0.1)
+    assert model_kwargs_for(cfg.replace(img_size=448), 200)["top_o"] == 16
+    assert model_kwargs_for(cfg.replace(img_size=448, dataset="dogs"), 120)["top_o"] == 32
+    assert model_kwargs_for(cfg.replace(img_size=448, model_kwargs={"top_o": 4}), 200)["top_o"] == 4

@@ -12,6 +12,7 @@ from torchvision.transforms import v2
 from glsim_core.data.transforms import (
     AUGREG_LEVELS,
     IMAGENET_MEAN,
+    IMAGENET_STD,
     augreg,
     build_transform,
     normalization_for,
@@ -98,3 +99,18 @@ def test_normalisation_comes_from_the_models_pretrained_config():
     assert mean == IMAGENET_MEAN
     with pytest.raises(ValueError, match="unknown timm model"):
         normalization_for("no_such_model_xyz")
+
+
+def test_glsim_names_normalise_like_their_backbone():
+    import timm
+
+    from glsim_core.models.glsim import GLSIM_VARIANTS
+
+    # the paper's orig_in21k ViT-B/16 (and the AugReg option) use mean = std = 0.5, not ImageNet's statistics
+    assert normalization_for("glsim_vit_base_patch16_224")[:2] == ((0.5,) * 3, (0.5,) * 3)
+    assert normalization_for("glsim_vit_base_patch16_224.augreg_in21k")[:2] == ((0.5,) * 3, (0.5,) * 3)
+    assert normalization_for("glsim_vit_nano_patch8_64")[:2] == (IMAGENET_MEAN, IMAGENET_STD)
+    for name in ("glsim_vit_base_patch16_224", "glsim_vit_nano_patch8_64"):
+        backbone = GLSIM_VARIANTS[name]
+        assert normalization_for(name) == normalization_for(backbone)
+        assert timm.get_pretrained_cfg(name).input_size == timm.get_pretrained_cfg(backbone).input_size

@@ -384,11 +384,12 @@ def _offline_message(hub_id: str, reason: str) -> str:
             f"`python -m glsim_core train --dataset {local} ...`.")
 
 
-def _load_hub(hub_id: str, config: str | None, cache_dir: str | None):
+def _load_hub(hub_id: str, config: str | None, cache_dir: str | None, revision: str | None = None):
     import datasets
 
     try:
-        return datasets.load_dataset(hub_id, config, cache_dir=cache_dir)
+        kw = {"revision": revision} if revision else {}
+        return datasets.load_dataset(hub_id, config, cache_dir=cache_dir, **kw)
     except Exception as exc:  # datasets raises many kinds; translate the common causes
         text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         offline_like = _is_offline() or isinstance(exc, (ConnectionError, TimeoutError)) or "Offline" in text
@@ -562,9 +563,12 @@ def load_image_dataset(
     max_samples: int | dict[str, int] | None = None,
     on_error: str = "raise",
     cache_dir: str | None = None,
+    revision: str | None = None,
 ) -> ImageData:
     """Load an image-classification dataset from the hub or a local path; see the module docstring.
 
+    ``revision`` (hub datasets): the git revision to load (default: the registry entry's pin, else the hub's
+    ``main``); it is recorded in ``info["revision"]``.
     ``model`` (a timm model or name) supplies the normalisation (``mean``/``std`` override it);
     ``val_fraction`` overrides GLSim's 0.2 (or 0.8 above 50,000 images) when val is carved from train;
     ``max_samples`` keeps a seeded random subset of each split (an int for all, or per role) for quick runs.
@@ -574,11 +578,13 @@ def load_image_dataset(
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     source_str = os.fspath(source)
+    hub_revision: str | None = None
     spec = get_hub_dataset(source_str) if not Path(source_str).exists() else None
     path = Path(source_str).expanduser()
     if spec is not None:
         name = spec.name
-        dd = _load_hub(spec.hub_id, config or spec.config, cache_dir)
+        hub_revision = revision or spec.revision
+        dd = _load_hub(spec.hub_id, config or spec.config, cache_dir, hub_revision)
         image_column = image_column or spec.image_column
         label_column = label_column or spec.label_column
         bbox_column = bbox_column or spec.bbox_column
@@ -595,8 +601,9 @@ def load_image_dataset(
                              f"interrupted save_to_disk)? Regenerate or re-save it.") from None
     elif _looks_like_hub_id(source_str):
         name = source_str
+        hub_revision = revision or "main"
         try:
-            dd = _load_hub(source_str, config, cache_dir)
+            dd = _load_hub(source_str, config, cache_dir, revision)
         except ValueError as exc:
             top = Path(source_str.split("/", 1)[0])
             if not top.is_dir():  # "org/name" with no local folder "org": a hub id; keep the hub's message
@@ -638,6 +645,8 @@ def load_image_dataset(
     class_names, roles = _check_labels(roles, features[lab_col], lab_col, name)
     # val: own split, else a seeded carve of train (GLSim appendix C)
     info: dict[str, Any] = {"source": source_str, "splits": {r: s for r, (s, _) in roles.items()}}
+    if hub_revision is not None:
+        info["revision"] = hub_revision
     sources: dict[str, tuple[np.ndarray, list[str]]] = {}
     train_src, train_ds = roles["train"]
     rng = np.random.default_rng(split_seed)

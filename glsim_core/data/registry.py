@@ -9,21 +9,32 @@ The tests exercise every entry with a local dataset of the same schema.
 * ``cub200`` - ``bentrevett/caltech-ucsd-birds-200-2011``: image, label (ClassLabel, 200 names), bbox (4 numbers,
   read from the viewer as pixel x0, y0, x1, y1: e.g. [60, 29, 492, 384] on a 500-px-wide image cannot be x, y, w, h);
   splits train 5,994 / test 5,794.
-* ``flowers102`` - ``dpdl-benchmark/oxford_flowers102``: image, label; splits train 1,020 / validation 1,020 / test
-  6,149 (the official Nilsback & Zisserman split). GLSim trains on train+validation.
+* ``flowers102`` - ``dpdl-benchmark/oxford_flowers102``: image, label (ClassLabel, 102 names); splits train 1,020 /
+  validation 1,020 / test 6,149 (the official Nilsback & Zisserman split). GLSim trains on train+validation.
 * ``pets`` - ``timm/oxford-iiit-pet``: image, label (ClassLabel, 37 breeds); splits train 3,680 / test 3,669.
 * ``food101`` - ``ethz/food101``: image, label (ClassLabel, 101); splits train 75,750 / validation 25,250, where the
   hub's ``validation`` is the official test set (mapped to ``test`` here). The train split has more than 50,000
   images, so the LR-search split is 20/80 (GLSim appendix C).
 * ``dogs`` - ``Donghyun99/Stanford-Dogs``: image, label; splits train 12,000 / test 8,580 (Stanford Dogs has no
-  box column on this copy; TFDS's copy keeps boxes).
+  box column on this copy; TFDS's copy keeps boxes). Its label order is **not** the official one (the order of
+  the dataset's ``file_list.mat`` / TFDS): class k here is not class k there, so per-class numbers, confusion
+  matrices and heads do not carry over between copies without remapping by class name.
+
+**Revisions.** Every entry names the hub revision ``load_dataset(..., revision=...)`` loads (``revision``), and
+each loaded dataset records it (``ImageData.info["revision"]``). The entries say ``"main"`` because the commit
+shas could not be read offline when this file was written: ``main`` is the hub's moving head, **not a pin**.
+Before a paper-scale run, pin each one: ``huggingface_hub.HfApi().dataset_info(hub_id).sha`` gives the commit
+to write here (or pass ``revision=`` to :func:`glsim_core.data.hf.load_image_dataset`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["HubDataset", "FINEGRAINED_DATASETS", "get_hub_dataset"]
+__all__ = ["HubDataset", "FINEGRAINED_DATASETS", "get_hub_dataset", "UNPINNED"]
+
+#: The revision an entry has until someone with network access pins it to a commit sha (see the module docstring).
+UNPINNED = "main"
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,8 @@ class HubDataset:
     num_train: int | None = None
     num_test: int | None = None
     notes: str = ""
+    #: hub git revision passed to ``load_dataset(revision=...)``: a commit sha pins it; "main" follows the head
+    revision: str = "main"
 
 
 FINEGRAINED_DATASETS: dict[str, HubDataset] = {
@@ -54,14 +67,15 @@ FINEGRAINED_DATASETS: dict[str, HubDataset] = {
         HubDataset("flowers102", "dpdl-benchmark/oxford_flowers102",
                    splits={"train": "train", "val": "validation", "test": "test"},
                    num_classes=102, num_train=2040, num_test=6149,
-                   notes="Oxford Flowers-102; label may be a plain integer (no class names) - verify online"),
+                   notes="Oxford Flowers-102; label is a ClassLabel with the 102 flower names"),
         HubDataset("pets", "timm/oxford-iiit-pet", num_classes=37, num_train=3680, num_test=3669,
                    notes="Oxford-IIIT Pets (37 breeds)"),
         HubDataset("food101", "ethz/food101", splits={"train": "train", "test": "validation"},
                    num_classes=101, num_train=75750, num_test=25250,
                    notes="Food-101: the hub's 'validation' split is the official test set"),
         HubDataset("dogs", "Donghyun99/Stanford-Dogs", num_classes=120, num_train=12000, num_test=8580,
-                   notes="Stanford Dogs (unofficial hub copy) - verify columns online"),
+                   notes="Stanford Dogs (unofficial hub copy): its label order is not the official class order; "
+                         "no boxes"),
     ]
 }
 

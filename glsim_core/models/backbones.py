@@ -3,13 +3,14 @@
 Nothing here forks timm. The small variants are ordinary timm ``VisionTransformer`` configurations registered
 under their own names (so ``timm.create_model("vit_nano_patch8_64")`` works once ``glsim_core.models`` is
 imported); attention maps are read with forward hooks on each block's ``attn_drop`` (the module that receives the
-softmax-normalised attention), with timm's fused attention switched off only while recording.
+softmax-normalised attention), with timm's fused attention switched off only while recording, or - for mechanisms
+that need the **pre-softmax** scores (FFVT's MAWS) - recomputed as ``(q * scale) @ k^T`` from a hook on ``attn.qkv``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -23,7 +24,8 @@ from torch import nn
 from .shipped import SHIPPED, shipped_weights_path, verify_shipped_weights
 
 __all__ = ["ConvStemPatchEmbed", "SMALL_VITS", "SMALL_CNNS", "record_attention", "forward_tokens",
-           "num_prefix_tokens", "patch_grid"]
+           "num_prefix_tokens", "patch_grid", "ATTENTION_KINDS", "DROP_PATH_SCHEDULES", "drop_path_rates",
+           "set_drop_path"]
 
 
 class ConvStemPatchEmbed(PatchEmbed):
@@ -52,6 +54,10 @@ class ConvStemPatchEmbed(PatchEmbed):
         layers.append(nn.Conv2d(widths[-1], dim, 1))
         self.proj = nn.Sequential(*layers)
 
+#: What :func:`record_attention` records: softmax probabilities, or the scores before the softmax.
+ATTENTION_KINDS = ("probs", "logits")
+#: Stochastic-depth schedules over the depth of a ViT (:func:`drop_path_rates`).
+DROP_PATH_SCHEDULES = ("uniform", "linear")
 
 #: Small-image ViT configurations for the cpu profile (name -> VisionTransformer kwargs).
 SMALL_VITS: dict[str, dict] = {
@@ -184,18 +190,36 @@ def _attention_modules(model: nn.Module) -> list[nn.Module]:
     return mods
 
 
-@contextlib.contextmanager
-def record_attention(model: nn.Module, layers: Sequence[int] | None = None) -> Iterator[list[torch.Tensor]]:
-    """Collect each block's attention probabilities (B, heads, T, T) during forward passes inside the context.
+def _logits_hook(attn: nn.Module, store: list[torch.Tensor]):
+    """A forward hook on ``attn.qkv`` that appends ``(q * scale) @ k^T`` (B, heads, T, T): timm's pre-softmax scores."""
 
+    def hook(_m: nn.Module, _inp: tuple, qkv: torch.Tensor) -> None:
+        b, t, _ = qkv.shape
+        q, k, _v = qkv.reshape(b, t, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = attn.q_norm(q), attn.k_norm(k)
+        store.append((q * attn.scale) @ k.transpose(-2, -1))
+
+    return hook
+
+
+@contextlib.contextmanager
+def record_attention(model: nn.Module, layers: Sequence[int] | None = None,
+                     kind: str = "probs") -> Iterator[list[torch.Tensor]]:
+    """Collect each block's attention (B, heads, T, T) during forward passes inside the context.
+
+    ``kind="probs"`` (default): the softmax probabilities (rows sum to 1). Fused attention is turned off inside the
+    context (the explicit softmax path computes the same values) and restored afterwards. ``kind="logits"``: the
+    scores before the softmax, ``q k^T / sqrt(d)`` (after timm's optional q/k norms), recomputed from the block's
+    ``qkv`` output, so fused attention stays on (no mask is applied: timm's ViTs use none).
     ``layers`` picks blocks by index (negative indices allowed; default all). The list yielded fills as the
-    model runs, one entry per selected block per forward pass, in block order. Fused attention is turned off
-    inside the context (the explicit softmax path computes the same values) and restored afterwards.
+    model runs, one entry per selected block per forward pass, in block order.
 
     >>> with record_attention(vit, layers=[-1]) as attn:  # doctest: +SKIP
     ...     vit(images)
     >>> cls_attn = attn[-1][:, :, 0, vit.num_prefix_tokens:].mean(1)  # last layer, head mean, CLS row
     """
+    if kind not in ATTENTION_KINDS:
+        raise ValueError(f"kind must be one of {ATTENTION_KINDS}, got {kind!r}")
     mods = _attention_modules(model)
     chosen = range(len(mods)) if layers is None else [range(len(mods))[i] for i in layers]
     store: list[torch.Tensor] = []
@@ -203,6 +227,9 @@ def record_attention(model: nn.Module, layers: Sequence[int] | None = None) -> I
     try:
         for i in chosen:
             attn = mods[i]
+            if kind == "logits":
+                handles.append(attn.qkv.register_forward_hook(_logits_hook(attn, store)))
+                continue
             saved.append((attn, getattr(attn, "fused_attn", False)))
             attn.fused_attn = False
             handles.append(attn.attn_drop.register_forward_hook(lambda _m, _inp, out: store.append(out)))
@@ -212,3 +239,31 @@ def record_attention(model: nn.Module, layers: Sequence[int] | None = None) -> I
             h.remove()
         for attn, fused in saved:
             attn.fused_attn = fused
+
+
+def drop_path_rates(rate: float, depth: int, schedule: str = "uniform") -> list[float]:
+    """Stochastic-depth rate of each of ``depth`` blocks.
+
+    ``"uniform"``: ``rate`` in every block (GLSim appendix C/D.2: stochastic depth 0.1 in every block).
+    ``"linear"``: timm's rule, ``linspace(0, rate, depth)`` (block 0 never dropped, mean ``rate / 2``).
+    """
+    if schedule not in DROP_PATH_SCHEDULES:
+        raise ValueError(f"drop_path_schedule must be one of {DROP_PATH_SCHEDULES}, got {schedule!r}")
+    if not 0 <= rate < 1:
+        raise ValueError(f"drop_path_rate must be in [0, 1), got {rate}")
+    if schedule == "uniform" or depth <= 1:
+        return [float(rate)] * depth
+    return [float(rate) * i / (depth - 1) for i in range(depth)]
+
+
+def set_drop_path(blocks: Iterable[nn.Module], rates: Sequence[float]) -> None:
+    """Give each timm ``Block`` its stochastic-depth rate (both residual branches): ``DropPath(r)`` or Identity."""
+    from timm.layers import DropPath
+
+    blocks = list(blocks)
+    if len(blocks) != len(rates):
+        raise ValueError(f"{len(rates)} drop-path rates for {len(blocks)} blocks")
+    for blk, r in zip(blocks, rates):
+        for name in ("drop_path1", "drop_path2"):
+            if hasattr(blk, name):
+                setattr(blk, name, DropPath(float(r)) if r > 0 else nn.Identity())

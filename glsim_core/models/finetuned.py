@@ -183,7 +183,7 @@ def _build_and_load(path: Path, device: str | torch.device | None = None) -> tup
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keep = ("top1", "eval_split", "eval_loss", "n_eval", "train_size", "dataset", "num_classes", "seconds",
-            "train_img_per_s", "device")
+            "train_img_per_s", "device", "weights", "top_o", "dataset_revision")
     out = {k: metrics[k] for k in keep if k in metrics}
     out["history"] = [{k: v for k, v in row.items() if k != "step"} for row in metrics.get("history", [])]
     return out

@@ -48,28 +48,37 @@ from typing import Any
 
 import timm
 import torch
-from timm.models import checkpoint_seq, register_model
+from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
-from ..selection.attention import ATTENTION_MECHANISMS, attention_layers, scores_from_attention
+from ..profiles import paper_top_o
+from ..selection.attention import ATTENTION_MECHANISMS, attention_kind, attention_layers, scores_from_attention
 from ..selection.gls import BOX_RULES, METRICS, crop_and_resize, global_local_similarity, select_boxes
-from .backbones import SMALL_VITS, patch_grid, record_attention
+from .backbones import SMALL_VITS, drop_path_rates, patch_grid, record_attention, set_drop_path
 
-__all__ = ["GLSim", "GLSimOutput", "SELECTORS", "POOLS", "GLSIM_VARIANTS"]
+__all__ = ["GLSim", "GLSimOutput", "SELECTORS", "POOLS", "GLSIM_VARIANTS", "GLSIM_BACKBONES", "paper_top_o",
+           "glsim_backbone"]
 
 SELECTORS = ("gls", "random", "rollout", "attention", "maws", "psm", "simpool")
 POOLS = ("token", "simpool")
 
-#: Registered timm names -> default backbone (timm name with pretrained tag). The paper's backbone is ViT B-16
-#: pre-trained on ImageNet-21k; the small-image variants are the cpu profile's ViTs (models.backbones.SMALL_VITS).
-GLSIM_VARIANTS: dict[str, str] = {
-    "glsim_vit_tiny_patch16_224": "vit_tiny_patch16_224.augreg_in21k",
-    "glsim_vit_small_patch16_224": "vit_small_patch16_224.augreg_in21k",
-    "glsim_vit_base_patch16_224": "vit_base_patch16_224.augreg_in21k",
-    "glsim_vit_base_patch32_224": "vit_base_patch32_224.augreg_in21k",  # Table 15's patch-size ablation
-    **{f"glsim_{name}": name for name in SMALL_VITS},
+#: Registered timm names -> {weights tag: backbone (timm name with its pretrained tag)}; the first tag is the default.
+#: The paper's backbone is ViT-B/16 pre-trained on ImageNet-21k by the original ViT authors (timm's ``orig_in21k``);
+#: ``augreg_in21k`` (Steiner et al.'s AugReg weights) is a named option: ``glsim_vit_base_patch16_224.augreg_in21k``.
+#: ViT-Ti/S have no ``orig_in21k`` weights in timm. The small-image variants are the cpu profile's ViTs
+#: (models.backbones.SMALL_VITS, weights shipped in data/pretrained).
+GLSIM_BACKBONES: dict[str, dict[str, str]] = {
+    "glsim_vit_tiny_patch16_224": {"augreg_in21k": "vit_tiny_patch16_224.augreg_in21k"},
+    "glsim_vit_small_patch16_224": {"augreg_in21k": "vit_small_patch16_224.augreg_in21k"},
+    "glsim_vit_base_patch16_224": {"orig_in21k": "vit_base_patch16_224.orig_in21k",
+                                   "augreg_in21k": "vit_base_patch16_224.augreg_in21k"},
+    "glsim_vit_base_patch32_224": {"orig_in21k": "vit_base_patch32_224.orig_in21k",  # Table 15's patch-size ablation
+                                   "augreg_in21k": "vit_base_patch32_224.augreg_in21k"},
+    **{f"glsim_{name}": {"": name} for name in SMALL_VITS},
 }
+#: Registered timm names -> default backbone (timm name with pretrained tag).
+GLSIM_VARIANTS: dict[str, str] = {v: next(iter(tags.values())) for v, tags in GLSIM_BACKBONES.items()}
 
 
 @dataclass
@@ -107,25 +116,34 @@ class GLSim(nn.Module):
     """GLSim on a timm ViT. See the module docstring for the method and every switch.
 
     Args:
-        backbone: timm ViT name, with optional pretrained tag (``"vit_base_patch16_224.augreg_in21k"``).
+        backbone: timm ViT name, with optional pretrained tag (default ``"vit_base_patch16_224.orig_in21k"``, the
+            paper's ImageNet-21k ViT-B/16).
         num_classes: classes of the final head (0: ``forward`` returns the normalised token 0 features).
         pretrained: load the backbone's timm pretrained weights (hub, url, or the ``file`` of its pretrained cfg).
-        selector, top_o, metric, box_rule, use_crops, use_aggregator, pool: the ablation switches.
+        selector, top_o, metric, box_rule, use_crops, use_aggregator, pool: the ablation switches; ``top_o=None``
+            follows the paper (:func:`paper_top_o`: 8, doubled at 448 px).
         gamma: SimPool's gamma when ``pool="simpool"`` (1.25, SimPool's default for transformers).
         crop_size: size the crop is resized to (default: the input's own size, as the paper).
         align_corners: bilinear resize convention of the crop (the release: True).
-        drop_rate: dropout before the head; drop_path_rate: stochastic depth (encoder blocks and aggregator).
+        drop_rate: dropout before the head.
+        drop_path_rate, drop_path_schedule: stochastic depth. ``"uniform"`` (default) puts ``drop_path_rate`` in
+            every encoder block (GLSim appendix C: 0.1 in every block); ``"linear"`` is timm's rule (0 in block 0
+            up to the rate in the last). The aggregator is a transformer block trained like the encoder's, so it
+            gets ``drop_path_rate`` too under both schedules (it sits after the last block, where timm's rule
+            reaches the full rate); dropping its residual branch leaves ``[f^0; f^0_crops]`` unchanged, i.e.
+            the head sees the plain CLS token for that sample.
         pretrained_cfg, pretrained_cfg_overlay, cache_dir: passed to ``timm.create_model`` for the backbone.
         **backbone_kwargs: any other timm ViT keyword (``img_size``, ``dynamic_img_size``, ...).
     """
 
-    def __init__(self, backbone: str = "vit_base_patch16_224.augreg_in21k", num_classes: int = 1000,
-                 pretrained: bool = False, *, selector: str = "gls", top_o: int = 8, metric: str = "cosine",
-                 box_rule: str = "paper", use_crops: bool = True, use_aggregator: bool = True,
+    def __init__(self, backbone: str = "vit_base_patch16_224.orig_in21k", num_classes: int = 1000,
+                 pretrained: bool = False, *, selector: str = "gls", top_o: int | None = None,
+                 metric: str = "cosine", box_rule: str = "paper", use_crops: bool = True, use_aggregator: bool = True,
                  pool: str | None = None, gamma: float | None = 1.25, crop_size: int | tuple[int, int] | None = None,
                  align_corners: bool = True, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                 pretrained_cfg: Any = None, pretrained_cfg_overlay: dict | None = None,
-                 cache_dir: str | None = None, **backbone_kwargs: Any) -> None:
+                 drop_path_schedule: str = "uniform", pretrained_cfg: Any = None,
+                 pretrained_cfg_overlay: dict | None = None, cache_dir: str | None = None,
+                 **backbone_kwargs: Any) -> None:
         super().__init__()
         if selector not in SELECTORS:
             raise ValueError(f"selector must be one of {SELECTORS}, got {selector!r}")
@@ -133,7 +151,7 @@ class GLSim(nn.Module):
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         if box_rule not in BOX_RULES:
             raise ValueError(f"box_rule must be one of {BOX_RULES}, got {box_rule!r}")
-        if isinstance(top_o, bool) or not isinstance(top_o, int) or top_o < 1:
+        if top_o is not None and (isinstance(top_o, bool) or not isinstance(top_o, int) or top_o < 1):
             raise ValueError(f"top_o must be a positive int, got {top_o!r}")
         pool = pool or ("simpool" if selector == "simpool" else "token")
         if pool not in POOLS:
@@ -153,6 +171,7 @@ class GLSim(nn.Module):
                            ("cache_dir", cache_dir)):
             if value is not None:
                 enc_kwargs[key] = value
+        rates = drop_path_rates(drop_path_rate, 1, drop_path_schedule)  # validates before the (slow) build
         self.encoder = timm.create_model(backbone, pretrained=pretrained, **enc_kwargs)
         enc = self.encoder
         if not isinstance(enc, VisionTransformer) or enc.cls_token is None:
@@ -163,6 +182,10 @@ class GLSim(nn.Module):
                              "GLS reads the final-normed tokens: build it with its default global_pool='token'")
         dim = self.num_features = self.embed_dim = enc.embed_dim
         heads = enc.blocks[0].attn.num_heads
+        set_drop_path(enc.blocks, drop_path_rates(drop_path_rate, len(enc.blocks), drop_path_schedule))
+        self.drop_path_schedule = drop_path_schedule
+        if top_o is None:
+            self.top_o = paper_top_o(tuple(enc.patch_embed.img_size) if enc.patch_embed.img_size else 224)
 
         if pool == "simpool":
             try:
@@ -174,7 +197,7 @@ class GLSim(nn.Module):
         self.cls_token_crops = (nn.Parameter(enc.cls_token.detach().clone())
                                 if self.use_crops and pool == "token" else None)
         if self.use_aggregator:
-            self.aggregator = Block(dim, heads, mlp_ratio=4.0, qkv_bias=True, drop_path=drop_path_rate,
+            self.aggregator = Block(dim, heads, mlp_ratio=4.0, qkv_bias=True, drop_path=rates[0],
                                     norm_layer=partial(nn.LayerNorm, eps=1e-6), act_layer=nn.GELU)
             self.norm = nn.LayerNorm(dim, eps=1e-6)
             _init_linear(self.aggregator)
@@ -267,7 +290,8 @@ class GLSim(nn.Module):
 
     def _recording(self, selector: str):
         if selector in ATTENTION_MECHANISMS:
-            return record_attention(self.encoder, attention_layers(selector, len(self.encoder.blocks)))
+            return record_attention(self.encoder, attention_layers(selector, len(self.encoder.blocks)),
+                                    kind=attention_kind(selector))
         return contextlib.nullcontext([])
 
     def _first_pass(self, images: torch.Tensor, selector: str, metric: str, select: bool, **kwargs: Any):
@@ -349,23 +373,86 @@ class GLSim(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------ timm registration
-def _register(variant: str, default_backbone: str) -> None:
-    def factory(pretrained: bool = False, pretrained_cfg: Any = None, pretrained_cfg_overlay: dict | None = None,
-                cache_dir: str | None = None, backbone: str | None = None, **kwargs: Any) -> GLSim:
-        name = backbone or default_backbone
-        if isinstance(pretrained_cfg, str):  # "glsim_vit_base_patch16_224.<tag>" -> the backbone's <tag>
-            if pretrained_cfg:
-                name = f"{name.split('.', 1)[0]}.{pretrained_cfg}"
-            pretrained_cfg = None
-        return GLSim(name, pretrained=pretrained, pretrained_cfg=pretrained_cfg,
-                     pretrained_cfg_overlay=pretrained_cfg_overlay, cache_dir=cache_dir, **kwargs)
-
-    factory.__name__ = factory.__qualname__ = variant
-    factory.__module__ = __name__
-    factory.__doc__ = (f"GLSim on ``{default_backbone}`` (``pretrained=True`` loads the backbone's timm weights; "
-                       f"a tag ``{variant}.<tag>`` picks the backbone's tag; ``backbone=`` overrides it).")
-    globals()[variant] = register_model(factory)
+def glsim_backbone(variant: str, tag: str | None = None) -> str:
+    """The backbone (timm name with weights tag) of a registered GLSim name and tag (default: the first tag)."""
+    tags = GLSIM_BACKBONES[variant]
+    if not tag:
+        return next(iter(tags.values()))
+    if tag in tags:
+        return tags[tag]
+    arch = next(iter(tags.values())).split(".", 1)[0]
+    return f"{arch}.{tag}"  # any other tag of the backbone architecture (timm checks that it exists)
 
 
-for _variant, _backbone in GLSIM_VARIANTS.items():
-    _register(_variant, _backbone)
+def _glsim_cfg(backbone: str) -> dict:
+    """A GLSim name's pretrained config: its backbone's data config (mean/std, input size, interpolation, crop)."""
+    cfg = timm.models.get_pretrained_cfg(backbone)
+    if cfg is None:
+        raise RuntimeError(f"timm has no pretrained config for {backbone!r}")
+    return dict(input_size=cfg.input_size, interpolation=cfg.interpolation, crop_pct=cfg.crop_pct, mean=cfg.mean,
+                std=cfg.std, num_classes=0, first_conv="encoder.patch_embed.proj", classifier="head",
+                license=cfg.license, notes=f"backbone weights: {backbone}")
+
+
+# timm's register_model reads this module-level name: one pretrained config per (name, weights tag), the first
+# of each name being its default - the same scheme timm uses for its own models.
+default_cfgs = generate_default_cfgs({
+    (f"{variant}.{tag}" if tag else variant): _glsim_cfg(backbone)
+    for variant, tags in GLSIM_BACKBONES.items() for tag, backbone in tags.items()
+})
+
+
+def _create_glsim(variant: str, pretrained: bool = False, pretrained_cfg: Any = None,
+                  pretrained_cfg_overlay: dict | None = None, cache_dir: str | None = None,
+                  backbone: str | None = None, **kwargs: Any) -> GLSim:
+    tag = None
+    if isinstance(pretrained_cfg, str):  # "glsim_vit_base_patch16_224.<tag>" -> the backbone with that tag
+        tag, pretrained_cfg = pretrained_cfg, None
+    elif pretrained_cfg is not None and getattr(pretrained_cfg, "architecture", None) == variant:
+        tag, pretrained_cfg = pretrained_cfg.tag, None  # one of ours (timm.get_pretrained_cfg): its tag
+    name = backbone or glsim_backbone(variant, tag)
+    return GLSim(name, pretrained=pretrained, pretrained_cfg=pretrained_cfg,
+                 pretrained_cfg_overlay=pretrained_cfg_overlay, cache_dir=cache_dir, **kwargs)
+
+
+@register_model
+def glsim_vit_tiny_patch16_224(pretrained: bool = False, **kwargs: Any) -> GLSim:
+    """GLSim on ViT-Ti/16 (AugReg ImageNet-21k weights)."""
+    return _create_glsim("glsim_vit_tiny_patch16_224", pretrained, **kwargs)
+
+
+@register_model
+def glsim_vit_small_patch16_224(pretrained: bool = False, **kwargs: Any) -> GLSim:
+    """GLSim on ViT-S/16 (AugReg ImageNet-21k weights)."""
+    return _create_glsim("glsim_vit_small_patch16_224", pretrained, **kwargs)
+
+
+@register_model
+def glsim_vit_base_patch16_224(pretrained: bool = False, **kwargs: Any) -> GLSim:
+    """GLSim on ViT-B/16, the paper's model: original ImageNet-21k weights (``.orig_in21k``, default) or the
+    AugReg ones (``.augreg_in21k``)."""
+    return _create_glsim("glsim_vit_base_patch16_224", pretrained, **kwargs)
+
+
+@register_model
+def glsim_vit_base_patch32_224(pretrained: bool = False, **kwargs: Any) -> GLSim:
+    """GLSim on ViT-B/32 (Table 15's patch-size ablation): ``.orig_in21k`` (default) or ``.augreg_in21k``."""
+    return _create_glsim("glsim_vit_base_patch32_224", pretrained, **kwargs)
+
+
+@register_model
+def glsim_vit_nano_patch8_64(pretrained: bool = False, **kwargs: Any) -> GLSim:
+    """GLSim on the cpu profile's ``vit_nano_patch8_64`` (shipped weights)."""
+    return _create_glsim("glsim_vit_nano_patch8_64", pretrained, **kwargs)
+
+
+@register_model
+def glsim_vit_micro_patch8_64(pretrained: bool = False, **kwargs: Any) -> GLSim:
+    """GLSim on the cpu profile's ``vit_micro_patch8_64`` (shipped weights)."""
+    return _create_glsim("glsim_vit_micro_patch8_64", pretrained, **kwargs)
+
+
+@register_model
+def glsim_vit_nano_patch16_64(pretrained: bool = False, **kwargs: Any) -> GLSim:
+    """GLSim on the cpu profile's ``vit_nano_patch16_64`` (shipped weights)."""
+    return _create_glsim("glsim_vit_nano_patch16_64", pretrained, **kwargs)

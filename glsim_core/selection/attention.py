@@ -5,8 +5,9 @@ tokens (collected with :func:`glsim_core.models.record_attention`, no fork of ti
 token, larger = more important, so that any of them can drive the GLSim crop or be drawn as a heatmap:
 
 * :func:`last_layer_attention` - the CLS row of the last layer, averaged over heads (Figure 2, 2nd column).
-* :func:`maws` - FFVT's mutual attention weight selection (Wang et al., 2021): the head mean of the CLS row times
-  the head mean of the CLS *column* softmax-normalised over the patch tokens, of one layer (last by default).
+* :func:`maws` - FFVT's mutual attention weight selection (Wang et al., 2021), from one layer's **pre-softmax**
+  scores ``S = q k^T / sqrt(d)`` (recorded with ``record_attention(..., kind="logits")``): the head mean of the
+  CLS row of ``softmax_keys(S)`` times the head mean of the CLS column of ``softmax_queries(S)``, patch tokens.
 * :func:`psm` - TransFG's part selection module (He et al., 2022): the matrix product of the raw per-head
   attention of all layers **before the last**, ``A_{L-1} ... A_1`` (L-2 products), CLS row.
 * :func:`attention_rollout` - Abnar & Zuidema (2020): ``Ã_l = norm_rows(mean_h A_l + I)`` (the identity accounts
@@ -29,10 +30,12 @@ import torch
 from torch import nn
 
 __all__ = ["MECHANISMS", "ATTENTION_MECHANISMS", "last_layer_attention", "maws", "psm", "attention_rollout",
-           "scores_from_attention", "attention_layers", "token_scores"]
+           "scores_from_attention", "attention_layers", "attention_kind", "token_scores"]
 
 #: Mechanisms computed from recorded attention maps, and the blocks each one reads.
 ATTENTION_MECHANISMS = ("attention", "maws", "psm", "rollout")
+#: What each attention mechanism reads (``record_attention``'s ``kind``): MAWS needs the pre-softmax scores.
+ATTENTION_KINDS = {"attention": "probs", "maws": "logits", "psm": "probs", "rollout": "probs"}
 #: Every mechanism :func:`token_scores` knows.
 MECHANISMS = ATTENTION_MECHANISMS + ("gls", "simpool")
 
@@ -58,16 +61,18 @@ def last_layer_attention(attentions: Sequence[torch.Tensor], num_prefix_tokens: 
     return a[:, :, 0, num_prefix_tokens:].mean(1)
 
 
-def maws(attentions: Sequence[torch.Tensor], num_prefix_tokens: int = 1, layer: int = -1) -> torch.Tensor:
-    """FFVT's MAWS score of one layer (default: the last), (B, N).
+def maws(scores: Sequence[torch.Tensor], num_prefix_tokens: int = 1, layer: int = -1) -> torch.Tensor:
+    """FFVT's MAWS score of one layer (default: the last), (B, N), from **pre-softmax** scores ``S`` (B, H, T, T).
 
-    ``a = mean_h A[h, 0, prefix:]`` (how much the CLS token attends to each patch) and
-    ``b = mean_h softmax_i(A[h, prefix:, 0])`` (how much each patch attends to the CLS token, normalised over the
-    patches); the score is ``a * b`` (the release's formulation).
+    ``a = mean_h softmax_j(S)[h, 0, prefix:]`` (the attention probabilities of the CLS query over the patches) and
+    ``b = mean_h softmax_i(S)[h, prefix:, 0]`` (the CLS key's scores normalised over **all queries** i, the CLS
+    query included, then read at the patch rows); the score is ``a * b``. Record ``S`` with
+    ``record_attention(model, kind="logits")``: a softmax over probabilities would flatten ``b`` and make MAWS
+    almost the last-layer attention.
     """
-    a = _stack(attentions, num_prefix_tokens)[layer]
-    row = a[:, :, 0, num_prefix_tokens:].mean(1)
-    col = a[:, :, num_prefix_tokens:, 0].softmax(dim=-1).mean(1)
+    s = _stack(scores, num_prefix_tokens)[layer]
+    row = s.softmax(dim=-1)[:, :, 0, num_prefix_tokens:].mean(1)
+    col = s.softmax(dim=-2)[:, :, num_prefix_tokens:, 0].mean(1)
     return row * col
 
 
@@ -119,6 +124,13 @@ def attention_layers(method: str, depth: int) -> list[int]:
     raise ValueError(f"{method!r} does not read attention maps; attention mechanisms: {ATTENTION_MECHANISMS}")
 
 
+def attention_kind(method: str) -> str:
+    """``"probs"`` or ``"logits"``: what :func:`glsim_core.models.record_attention` must record for ``method``."""
+    if method not in ATTENTION_KINDS:
+        raise ValueError(f"{method!r} does not read attention maps; attention mechanisms: {ATTENTION_MECHANISMS}")
+    return ATTENTION_KINDS[method]
+
+
 def scores_from_attention(method: str, attentions: Sequence[torch.Tensor], num_prefix_tokens: int = 1,
                           **kwargs) -> torch.Tensor:
     """Dispatch an attention mechanism by name ("attention", "maws", "psm", "rollout")."""
@@ -162,7 +174,7 @@ def token_scores(model: nn.Module, images: torch.Tensor, method: str = "gls", me
         depth = len(model.blocks)
         from ..models.backbones import record_attention
 
-        with record_attention(model, layers=attention_layers(method, depth)) as maps:
+        with record_attention(model, layers=attention_layers(method, depth), kind=attention_kind(method)) as maps:
             model.forward_features(images)
         return scores_from_attention(method, maps, prefix, **kwargs)
 

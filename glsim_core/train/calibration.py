@@ -44,8 +44,8 @@ def calibration_models(profile: str = "cpu") -> list[dict[str, Any]]:
     return [
         {"name": "ViT", "model": p.model},
         {"name": "SimPool-ViT", "model": p.model, "pooling": "simpool"},
-        {"name": "GLSim", "model": p.glsim_model, "model_kwargs": {"top_o": p.top_o}},
-        {"name": "GLSim-random", "model": p.glsim_model, "model_kwargs": {"top_o": p.top_o, "selector": "random"}},
+        {"name": "GLSim", "model": p.glsim_model, "model_kwargs": {"top_o": p.o_for()}},
+        {"name": "GLSim-random", "model": p.glsim_model, "model_kwargs": {"top_o": p.o_for(), "selector": "random"}},
     ]
 
 
@@ -78,7 +78,7 @@ def calibrate(profile: str = "cpu", seeds: Sequence[int] = SEEDS, out_root: str 
     table = compare(chosen, base, seeds=seeds, out_root=out)
     if models is not None:
         return {"table": table.to_dict("records")}
-    top_o = get_profile(profile).top_o
+    top_o = get_profile(profile).o_for()
     data = load_data(base)
     loc: dict[str, dict[str, Any]] = {}
     for tag, pretrained in (("ViT, random init", False), ("ViT, shipped pretrained backbone", True)):

@@ -69,7 +69,7 @@ def _eval(args: argparse.Namespace) -> int:
     import torch
 
     from ..data.hf import collate_images
-    from .engine import evaluate, load_data, load_trained_model
+    from .engine import align_normalization, evaluate, load_data, load_trained_model, weights_of
     from .evaluation import localization_scores
 
     if args.out:  # before any work: a bad --out must not cost a whole evaluation
@@ -92,6 +92,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError(f"dataset {data.name!r} has other classes than checkpoint {args.checkpoint} was trained on "
                          f"({len(data.class_names)} vs {len(trained_on)}; {detail}): its accuracy would be "
                          f"meaningless. Evaluate on a dataset with the checkpoint's classes")
+    align_normalization(data, model)  # the same inputs `train` fed it
     ds = data.torch_split(split, train=False, with_boxes=False)
     if args.max_samples and len(ds) > args.max_samples:
         ds = torch.utils.data.Subset(ds, range(args.max_samples))
@@ -102,7 +103,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise FloatingPointError(f"the loss of checkpoint {args.checkpoint} on {split} is {res['loss']}: its "
                                  f"weights are broken (a diverged run?); retrain it, e.g. with a lower --lr")
     res.update({"split": split, "dataset": data.name, "checkpoint": str(args.checkpoint),
-                "class_names": data.class_names})
+                "class_names": data.class_names, "weights": ckpt.get("weights", weights_of(model, config.pretrained))})
     if args.maps:
         if not data.has_boxes:
             raise ValueError(f"--maps needs a dataset with boxes; {data.name!r} has none")

@@ -29,6 +29,8 @@ __all__ = ["TrainConfig", "add_config_arguments", "config_from_args", "TRAIN_SPL
 
 TRAIN_SPLITS = ("train", "trainval")
 OPTIMIZERS = ("sgd", "adamw")
+#: Stochastic-depth schedules (models.backbones.drop_path_rates; kept here so the config imports no timm).
+DROP_PATH_SCHEDULES = ("uniform", "linear")
 EVAL_SPLITS = ("val", "test")
 #: The cpu profile's AugReg level: TrivialAugment and random erasing ("strong") recolour and erase the small
 #: coloured parts the offline benchmark's classes are made of, so the cpu profile uses "medium"; the gpu profile
@@ -73,6 +75,7 @@ class TrainConfig:
     grad_clip: float | None = 1.0  # max gradient norm (None: no clipping)
     label_smoothing: float | None = None  # None: from the AugReg level
     drop_path_rate: float | None = None  # stochastic depth; None: from the AugReg level
+    drop_path_schedule: str = "uniform"  # uniform (the paper: the same rate in every ViT block) or linear (timm's)
     amp: bool = True  # mixed precision on GPUs (bf16 where supported); no effect on CPU
     # run
     seed: int = 1
@@ -113,6 +116,8 @@ class TrainConfig:
         need(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0 or None, got {self.grad_clip}")
         need(self.label_smoothing is None or 0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
         need(self.drop_path_rate is None or 0 <= self.drop_path_rate < 1, "drop_path_rate must be in [0, 1)")
+        need(self.drop_path_schedule in DROP_PATH_SCHEDULES, f"drop_path_schedule must be one of "
+                                                              f"{DROP_PATH_SCHEDULES}, got {self.drop_path_schedule!r}")
         need(self.val_fraction is None or 0 < self.val_fraction < 1, "val_fraction must be in (0, 1)")
         for name in ("max_train_samples", "max_eval_samples"):
             v = getattr(self, name)
@@ -277,6 +282,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: set[str] | None 
             kw.pop("metavar")
         elif f.name == "optimizer":
             kw["choices"] = list(OPTIMIZERS)
+            kw.pop("metavar")
+        elif f.name == "drop_path_schedule":
+            kw["choices"] = list(DROP_PATH_SCHEDULES)
             kw.pop("metavar")
         elif f.name == "on_bad_image":
             kw["choices"] = ["raise", "skip"]

@@ -47,9 +47,9 @@ from ..metrics.classification import accuracy_from_confusion, per_class_accuracy
 from ..runtime import amp_dtype, autocast, get_device, seed_everything
 from .config import TrainConfig
 
-__all__ = ["fit", "evaluate", "FitResult", "NonFiniteLossError", "build_model", "load_data", "lr_at",
-           "load_checkpoint", "load_trained_model", "DistInfo", "init_distributed", "CHECKPOINT", "METRICS",
-           "RESUME_MAY_CHANGE", "resume_conflicts"]
+__all__ = ["fit", "evaluate", "FitResult", "NonFiniteLossError", "build_model", "model_kwargs_for", "weights_of",
+           "align_normalization", "load_data", "lr_at", "load_checkpoint", "load_trained_model", "DistInfo",
+           "init_distributed", "CHECKPOINT", "METRICS", "RESUME_MAY_CHANGE", "resume_conflicts"]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -164,18 +164,35 @@ def load_data(config: TrainConfig) -> ImageData:
         on_error=config.on_bad_image)
 
 
-def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
-    """``glsim_core.models.create_model`` with the config's options; ``img_size`` and ``drop_path_rate`` are passed
-    only when they differ from the model's defaults, so architectures without them (CNNs) work unchanged."""
+def _is_glsim_name(name: str) -> bool:
+    from ..models.glsim import GLSIM_BACKBONES
+
+    return name.split(".", 1)[0] in GLSIM_BACKBONES
+
+
+def model_kwargs_for(config: TrainConfig, num_classes: int) -> dict[str, Any]:
+    """The keyword arguments :func:`build_model` gives ``create_model``: ``model_kwargs`` plus the resolved ones.
+
+    ``drop_path_rate`` (the AugReg level's unless set) when > 0; for GLSim names always ``img_size`` (so 448-px
+    runs build a 448-px encoder), ``drop_path_schedule`` and ``top_o`` (unless set: GLSim §4's rule,
+    :func:`glsim_core.profiles.paper_top_o`: 8, 16 for Dogs, doubled at 448 px); for other models ``img_size`` only
+    when it differs from the model's default input size (CNNs take none).
+    """
     import timm
 
-    from ..models import create_model
+    from ..profiles import paper_top_o
 
     kwargs = dict(config.model_kwargs)
     kwargs["num_classes"] = num_classes
     dpr = config.effective_drop_path_rate
     if dpr > 0:
         kwargs.setdefault("drop_path_rate", dpr)
+    if _is_glsim_name(config.model):
+        kwargs.setdefault("img_size", config.img_size)
+        kwargs.setdefault("drop_path_schedule", config.drop_path_schedule)
+        if kwargs.get("top_o") is None:
+            kwargs["top_o"] = paper_top_o(kwargs["img_size"], config.dataset)
+        return kwargs
     try:
         cfg = timm.models.get_pretrained_cfg(config.model)
         default_size = cfg.input_size[-1] if cfg is not None and cfg.input_size else None
@@ -183,16 +200,39 @@ def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
         default_size = None
     if default_size is not None and default_size != config.img_size:
         kwargs.setdefault("img_size", config.img_size)
+    return kwargs
+
+
+def _apply_drop_path_schedule(model: nn.Module, config: TrainConfig, kwargs: dict[str, Any]) -> None:
+    """GLSim builds its own schedule; a plain timm ViT gets ``config.drop_path_schedule`` over its blocks (timm
+    itself always decays linearly). Models without ViT blocks (CNNs) keep timm's own rule."""
+    from ..models.backbones import drop_path_rates, set_drop_path
+
+    rate = float(kwargs.get("drop_path_rate", 0.0) or 0.0)
+    blocks = getattr(model, "blocks", None)
+    if _is_glsim_name(config.model) or rate <= 0 or blocks is None:
+        return
+    blocks = list(blocks)
+    if blocks and all(hasattr(b, "drop_path1") for b in blocks):
+        set_drop_path(blocks, drop_path_rates(rate, len(blocks), config.drop_path_schedule))
+
+
+def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
+    """``glsim_core.models.create_model`` with the config's options (:func:`model_kwargs_for`) and its
+    stochastic-depth schedule."""
+    from ..models import create_model
+
+    kwargs = model_kwargs_for(config, num_classes)
     if config.pooling not in (None, "default"):
         kwargs["pooling"] = config.pooling
     try:
         try:
-            return create_model(config.model, pretrained=config.pretrained, **kwargs)
+            model = create_model(config.model, pretrained=config.pretrained, **kwargs)
         except TypeError as exc:  # size-agnostic architectures (CNNs) take no img_size
             if "img_size" not in str(exc) or "img_size" in config.model_kwargs:
                 raise
             kwargs.pop("img_size")
-            return create_model(config.model, pretrained=config.pretrained, **kwargs)
+            model = create_model(config.model, pretrained=config.pretrained, **kwargs)
     except OSError as exc:
         if config.pretrained and _is_download_error(exc):
             raise ValueError(_no_download_message(config.model, exc)) from None
@@ -207,6 +247,30 @@ def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
         raise
     except TypeError as exc:
         raise ValueError(f"model {config.model!r} does not accept these options {sorted(kwargs)}: {exc}") from None
+    _apply_drop_path_schedule(model, config, kwargs)
+    return model
+
+
+def weights_of(model: nn.Module, pretrained: bool) -> dict[str, Any]:
+    """Which pretrained weights a model (GLSim: its backbone) is built for - timm name and tag, e.g.
+    ``vit_base_patch16_224.orig_in21k`` - and whether they were loaded (``pretrained``); recorded with every run."""
+    name = getattr(model, "backbone_name", None)
+    if name is None:
+        cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+        arch, tag = cfg.get("architecture"), cfg.get("tag")
+        name = f"{arch}.{tag}" if arch and tag else arch
+    return {"name": name, "loaded": bool(pretrained)}
+
+
+def align_normalization(data: ImageData, model: nn.Module) -> None:
+    """Normalise ``data`` with the model's own pretrained config (mean/std/interpolation), as every command does:
+    ``fit`` and ``eval`` then feed a model identical inputs."""
+    from ..data.transforms import normalization_for
+
+    norm = normalization_for(model)
+    if norm != (tuple(data.mean), tuple(data.std), data.interpolation):
+        data.mean, data.std, data.interpolation = norm
+        data._cache.clear()
 
 
 def _is_download_error(exc: BaseException) -> bool:
@@ -432,13 +496,9 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
                          f"{list(data.class_names)[:10]}; the dataset changed - use another --out")
     if model is None:
         model = build_model(config, num_classes)
-    if loaded_here:  # the built model's own pretrained config is the authority on normalisation (e.g. GLSim's)
-        from ..data.transforms import normalization_for
-
-        norm = normalization_for(model)
-        if norm != (tuple(data.mean), tuple(data.std), data.interpolation):
-            data.mean, data.std, data.interpolation = norm
-            data._cache.clear()
+    if loaded_here:  # the built model's own pretrained config is the authority on normalisation
+        align_normalization(data, model)
+    weights = weights_of(_unwrap(model), config.pretrained)
     model = model.to(device)
     if out is not None and main:
         (out / "config.json").write_text(config.to_json())
@@ -488,7 +548,8 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
         _atomic_save({"model": _unwrap(net).state_dict(), "optimizer": optimizer.state_dict(),
                       "scaler": scaler.state_dict() if scaler.is_enabled() else None, "epoch": epoch_done,
                       "step": step, "history": history, "config": config.to_dict(), "num_classes": num_classes,
-                      "class_names": data.class_names, "model_name": config.model}, ckpt_path)
+                      "class_names": data.class_names, "model_name": config.model,
+                      "weights": weights}, ckpt_path)
 
     last_eval: dict[str, Any] | None = None
     skipped_total = 0
@@ -590,6 +651,8 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
         "n_eval": last_eval["n"], "per_class_accuracy": last_eval["per_class_accuracy"],
         "confusion_matrix": last_eval["confusion_matrix"], "class_names": data.class_names,
         "history": history, "config": config.to_dict(), "model": config.model, "label": config.label,
+        "weights": weights, "top_o": getattr(_unwrap(net), "top_o", None),
+        "dataset_revision": (data.info or {}).get("revision"),
         "dataset": data.name, "num_classes": num_classes, "train_size": len(train_ds), "eval_size": len(eval_ds),
         "skipped_images": skipped_total + int(last_eval.get("skipped", 0)), "world_size": dist_info.world_size,
         "device": str(device), "seconds": time.perf_counter() - t_run,
