@@ -71,7 +71,7 @@ def test_token_counts_and_overlapping_patches():
 
 
 def test_closed_forms_at_224():
-    # GLS: (D + 2(D+1) + 1)(N-1); PSM: H (L-2) N^2 (2N-1) with N = 325 (REFERENCE_NOTES)
+    # GLS: (D + 2(D+1) + 1)(N-1); PSM: H (L-2) N^2 (2N-1) with N = 325 (the release's conventions)
     assert dfsm_flops("gls")["flops"] == (768 + 2 * 769 + 1) * 196
     assert dfsm_flops("psm")["flops"] == 12 * 10 * 325 * 325 * (2 * 325 - 1)
     c = dfsm_flops("rollout")

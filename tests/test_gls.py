@@ -92,7 +92,7 @@ def _scores_for(tokens_rc, rows, cols):
 
 
 def test_reference_box_rule_reproduces_the_release_worked_examples():
-    # REFERENCE_NOTES: 14x14 grid, P=16. Tokens (3,4),(5,6) -> rows 48..79, cols 64..95 (row 5 / col 6 dropped).
+    # The authors' release: 14x14 grid, P=16. Tokens (3,4),(5,6) -> rows 48..79, cols 64..95 (row 5 / col 6 dropped).
     s = _scores_for([(3, 4), (5, 6)], 14, 14)
     assert select_boxes(s, 14, 16, 2, "reference").tolist() == [[64, 48, 96, 80]]
     assert select_boxes(s, 14, 16, 2, "paper").tolist() == [[64, 48, 112, 96]]

@@ -9,7 +9,7 @@ from glsim_core.pooling import SimPool
 
 def release_simpool(x, norm_w, norm_b, wq, wk, gamma=None, beta=None, num_heads=1):
     """An independent, straightforward re-implementation of the release's ``sp.py`` forward as documented in
-    REFERENCE_NOTES.md: GAP of the *un-normalised* input as query seed; one LayerNorm (eps 1e-6) for keys and values;
+    The authors' release: GAP of the *un-normalised* input as query seed; one LayerNorm (eps 1e-6) for keys and values;
     W_Q, W_K without bias, no W_V; scale (dim/heads)^-½; softmax over tokens; with gamma, values shifted by the minimum
     of the whole batch tensor plus 1e-6 before the power (not removed afterwards), beta added after the inverse
     power, heads never merged; without gamma, u = a · LN(X) with heads merged; finally ``squeeze()``."""

@@ -100,6 +100,8 @@ class CorpusStreamData:
         self.name = f"corpus-stream(seed={self.spec.seed})"
         self.class_names = list(CORPUS_CATEGORIES)
         self._cache: dict = {}
+        self.info: dict[str, Any] = {"source": "glsim_core.data.corpus_stream", "corpus": self.spec.to_dict(),
+                                     "images_per_epoch": self.images_per_epoch, "val_size": int(val_size)}
         self.val_examples = [corpus_stream_example(self.spec, _VAL_STREAM, 0, i)
                              for i in tqdm(range(int(val_size)), desc="corpus validation images", unit="img",
                                            disable=not progress)]

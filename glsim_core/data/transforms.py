@@ -8,7 +8,7 @@
   (the loss and timm's ``drop_path_rate``).
 * Normalisation: the mean/std of the timm model's pretrained config (:func:`normalization_for`).
 
-Deliberate choices where the paper is silent (they follow the authors' release, REFERENCE_NOTES.md): random erasing
+Deliberate choices where the paper is silent (they follow the authors' released code): random erasing
 with p=0.3, area 0.02-0.4, aspect 0.3-3.3, erased to 0 after normalisation (the mean colour); TrivialAugmentWide
 before normalisation (it works on uint8 images); the paper's Table 10 says "normalize then resize" - resizing and
 normalising are both linear per pixel, so the order only matters through clipping, and we normalise last.

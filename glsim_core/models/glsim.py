@@ -26,14 +26,14 @@ Switches for the ablations (Table 5, Table 12-14): ``selector`` ("gls", "random"
 * ``use_crops=False, use_aggregator=False`` is the plain ViT (head on ``f^0``).
 
 SimPool (``pool="simpool"``, implied by ``selector="simpool"``): the global representation is whatever the
-backbone pools. A :class:`glsim_core.pooling.SimPool` (issue 3) pools the final-normed **patch** tokens (SimPool's
+backbone pools. A :class:`glsim_core.pooling.SimPool` pools the final-normed **patch** tokens (SimPool's
 supervised placement, after the final norm) into ``g``; the crop is chosen from SimPool's attention map ``a``
 (SimPool Eq. 15) when ``selector="simpool"`` (or by GLS between ``g`` and the patch tokens when ``selector="gls"``);
 the crop is pooled by the same SimPool module, and the aggregator fuses ``[g; g_crops]``. The encoder keeps its
 CLS token in the sequence (so timm's pretrained weights load unchanged) but nothing reads it, and there is no
 separate crop token (SimPool's query is the GAP of the tokens, not a learned token).
 
-Deliberate differences from the authors' release (REFERENCE_NOTES.md): the separate crop CLS token is used (the
+Deliberate differences from the authors' release: the separate crop CLS token is used (the
 release's own-ViT path creates it but never uses it); the box encloses the top-O tokens (``box_rule="reference"``
 gives the release's); the crop is batched; O > N is clamped; GLS runs on the final-normed output (the release's
 timm variant at HEAD dropped that norm).
@@ -188,10 +188,8 @@ class GLSim(nn.Module):
             self.top_o = paper_top_o(tuple(enc.patch_embed.img_size) if enc.patch_embed.img_size else 224)
 
         if pool == "simpool":
-            try:
-                from ..pooling import SimPool
-            except ImportError as exc:  # pragma: no cover - until issue 3 lands
-                raise ImportError("pool='simpool' needs glsim_core.pooling.SimPool (issue 3)") from exc
+            from ..pooling import SimPool
+
             self.simpool = SimPool(dim, gamma=gamma)
         # Separate learnable CLS token for the crops (§3.2), initialised from the (possibly pretrained) encoder's.
         self.cls_token_crops = (nn.Parameter(enc.cls_token.detach().clone())
@@ -390,7 +388,8 @@ def _glsim_cfg(backbone: str) -> dict:
     if cfg is None:
         raise RuntimeError(f"timm has no pretrained config for {backbone!r}")
     return dict(input_size=cfg.input_size, interpolation=cfg.interpolation, crop_pct=cfg.crop_pct, mean=cfg.mean,
-                std=cfg.std, num_classes=0, first_conv="encoder.patch_embed.proj", classifier="head",
+                std=cfg.std, num_classes=0, first_conv=f"encoder.{cfg.first_conv or 'patch_embed.proj'}",
+                classifier="head",
                 license=cfg.license, notes=f"backbone weights: {backbone}")
 
 
@@ -444,6 +443,12 @@ def glsim_vit_base_patch32_224(pretrained: bool = False, **kwargs: Any) -> GLSim
 def glsim_vit_nano_patch8_64(pretrained: bool = False, **kwargs: Any) -> GLSim:
     """GLSim on the cpu profile's ``vit_nano_patch8_64`` (shipped weights)."""
     return _create_glsim("glsim_vit_nano_patch8_64", pretrained, **kwargs)
+
+
+@register_model
+def glsim_vit_nano_convstem_patch8_64(pretrained: bool = False, **kwargs: Any) -> GLSim:
+    """GLSim on ``vit_nano_convstem_patch8_64`` (the nano ViT with a convolutional stem; shipped weights)."""
+    return _create_glsim("glsim_vit_nano_convstem_patch8_64", pretrained, **kwargs)
 
 
 @register_model

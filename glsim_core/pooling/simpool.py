@@ -68,7 +68,7 @@ class SimPool(nn.Module):
     and values; no W_V; scale (D/m)^-½; softmax over tokens; with γ the values are shifted by the batch minimum plus
     eps = 1e-6 before the power and the shift is not removed; ``beta`` is added after the inverse power.
 
-    Deliberate differences from the release (REFERENCE_NOTES.md): per-sample minimum by default; B = 1 keeps its
+    Deliberate differences from the release: per-sample minimum by default; B = 1 keeps its
     batch dimension (the release squeezes it); heads are merged to (B, D) also with γ (the release returns
     (B, m, D/m) there); attention maps are returned; construction and computation follow the input's device (the
     release creates its eps/beta tensors on 'cuda'); ``use_beta`` without ``gamma`` is an error (the release ignores

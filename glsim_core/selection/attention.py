@@ -165,7 +165,7 @@ def token_scores(model: nn.Module, images: torch.Tensor, method: str = "gls", me
     prefix = _prefix(model)
     with torch.no_grad():
         if method == "simpool":
-            from ..models.heads import pooling_attention  # issue 3: SimPool heads
+            from ..models.heads import pooling_attention  # SimPool heads
 
             attn = pooling_attention(model, images)
             return attn.flatten(1)

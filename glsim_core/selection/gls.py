@@ -4,7 +4,7 @@ GLS compares the global representation of an image (the ViT's CLS token ``f^0`` 
 every local (patch) token ``f^i``; the image is then cropped to the rectangle that **encloses** the O tokens with
 the highest similarity, and the crop is resized back to the input size (Figure 1, Appendix B).
 
-Deliberate differences from the authors' release (``REFERENCE_NOTES.md``), each available as an option:
+Deliberate differences from the authors' release, each available as an option:
 
 * Box: the paper's rectangle encloses the top-O tokens, ``[min*P, (max+1)*P)``; the release drops the last
   selected row and column, ``[min*P, max(max, min+1)*P)`` -> ``box_rule="reference"``.

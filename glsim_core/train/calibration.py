@@ -1,4 +1,4 @@
-"""Calibration of the cpu profile: does the GLSim mechanism show at this scale? (issue 5's question)
+"""Calibration of the cpu profile: does the GLSim mechanism show at this scale?
 
 Two measurements, both on the offline benchmark's **test** split with its ground-truth boxes, nothing tuned on it:
 

@@ -1,6 +1,6 @@
 """One configuration for every run: notebook parameters, CLI flags and sweeps all map onto :class:`TrainConfig`.
 
-Defaults are the recipe of GLSim §4 / appendix C (Table 10) and the authors' release (REFERENCE_NOTES.md): SGD with
+Defaults are the recipe of GLSim §4 / appendix C (Table 10) and the authors' released code: SGD with
 momentum 0.9 (Nesterov), weight decay 0, cosine schedule stepped per iteration with a linear warm-up of 500 steps
 from 1e-6 (min LR 1e-5), gradient clipping at 1.0, mixed precision on GPUs, resize to 1.34·S then random/centre
 crop. The warm-up is shortened for short runs: it never exceeds 10 % of all steps (500 steps of a 300-step CPU run
