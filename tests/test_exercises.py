@@ -45,7 +45,8 @@ REFERENCES = {
     "dfsm_flops": lambda m, d, depth, h, p, s: dfsm_flops(m, ViTSpec(d, depth, h, p), s)["flops"],
     "estimated_boxes": lambda m, tau: boxes_from_mask(normalize_map(m.numpy()) >= tau),
     "maxboxacc": lambda maps, gt, delta, taus: max_box_acc(maps, gt, tuple(maps.shape[-2:]), iou_thresholds=(delta,),
-                                                           cam_thresholds=taus)["maxboxacc"][delta],
+                                                           cam_thresholds=taus,
+                                                           convention="continuous")["maxboxacc"][delta],
 }
 
 #: Reference code the verdicts must never print.
@@ -323,7 +324,8 @@ def test_the_localization_references_agree_with_the_core_metric_and_a_flood_fill
     gt = torch.tensor([[0, 0, 6, 6], [3, 2, 15, 12], [0, 0, 20, 12], [10, 4, 11, 5], [4.5, 1.5, 9.5, 7.5]])
     taus = [0.0, 0.2, 0.45, 0.7, 0.9]
     for delta in (0.1, 0.3, 0.5):
-        direct = max_box_acc(maps, gt, (12, 20), iou_thresholds=(delta,), cam_thresholds=taus)["maxboxacc"][delta]
+        direct = max_box_acc(maps, gt, (12, 20), iou_thresholds=(delta,), cam_thresholds=taus,
+                             convention="continuous")["maxboxacc"][delta]
         assert maxboxacc_reference(maps, gt, delta, taus) == pytest.approx(direct, abs=1e-12)
         assert _student_maxboxacc(maps, gt, delta, taus) == pytest.approx(direct, abs=1e-9)
 

@@ -126,15 +126,99 @@ def _reference_maxboxacc(maps, gts, taus, deltas, multi):
     return float(np.mean(acc.max(axis=0)))
 
 
+def _reference_convention_maxboxacc(maps, gts, taus, deltas, multi):
+    """The reference evaluation's conventions written out with skimage: 8-bit map, strict ``>``, boxes clipped to
+    W - 1 / H - 1, truncated ground truth, inclusive pixel IoU, ``>=`` delta."""
+    from skimage.measure import label, regionprops
+
+    correct = np.zeros((len(taus), len(deltas)))
+    for m, gt in zip(maps, gts):
+        m = (m - m.min()) / (m.max() - m.min())
+        q = (m * 255).astype(np.uint8)
+        h, w = q.shape
+        for i, tau in enumerate(taus):
+            props = regionprops(label(q > int(tau * q.max()), connectivity=2))
+            if not multi and props:
+                props = [max(props, key=lambda p: p.area)]
+            ests = [(c0, r0, min(c1, w - 1), min(r1, h - 1)) for r0, c0, r1, c1 in (p.bbox for p in props)]
+            best = 0.0
+            for est in ests or [(0, 0, 0, 0)]:
+                for g in np.trunc(np.asarray(gt, dtype=float)):
+                    ix = max(0, min(est[2], g[2]) - max(est[0], g[0]) + 1)
+                    iy = max(0, min(est[3], g[3]) - max(est[1], g[1]) + 1)
+                    inter = ix * iy
+                    union = ((est[2] - est[0] + 1) * (est[3] - est[1] + 1) + (g[2] - g[0] + 1) * (g[3] - g[1] + 1)
+                             - inter)
+                    best = max(best, inter / union)
+            for j, d in enumerate(deltas):
+                correct[i, j] += best >= d
+    acc = correct / len(maps) * 100
+    return float(np.mean(acc.max(axis=0)))
+
+
 @pytest.mark.parametrize("multi", [True, False])
-def test_maxboxacc_matches_an_independent_implementation(multi):
+@pytest.mark.parametrize("convention", ["reference", "continuous"])
+def test_maxboxacc_matches_an_independent_implementation(multi, convention):
     rng = np.random.default_rng(1)
     maps = rng.random((6, 16, 16)) ** 3
     maps[:, 4:10, 3:12] += 0.5
     gts = [np.array([[3, 4, 12, 10]]), np.array([[0, 0, 8, 8], [8, 8, 16, 16]])] * 3
     taus = np.round(np.arange(0, 1, 0.05), 2)
-    got = max_box_acc(maps, gts, (16, 16), cam_thresholds=taus, multi_contour=multi)["maxboxacc_v2"]
-    assert got == pytest.approx(_reference_maxboxacc(maps, gts, taus, (0.3, 0.5, 0.7), multi))
+    got = max_box_acc(maps, gts, (16, 16), cam_thresholds=taus, multi_contour=multi,
+                      convention=convention)["maxboxacc_v2"]
+    ref = _reference_maxboxacc if convention == "continuous" else _reference_convention_maxboxacc
+    assert got == pytest.approx(ref(maps, gts, taus, (0.3, 0.5, 0.7), multi))
+
+
+def _best_iou(score_map, gt, tau, convention):
+    metric = MaxBoxAccV2(cam_thresholds=(tau,), convention=convention)
+    return float(metric.best_ious(score_map, np.asarray([gt], dtype=float))[0])
+
+
+def _plateau_map(value):
+    """10x10: the object (value 1, 16 px) in rows/cols 2..5 and a larger plateau (20 px) of ``value`` in rows 7-8."""
+    m = np.zeros((10, 10))
+    m[2:6, 2:6] = 1.0
+    m[7:9, 0:10] = value
+    return m
+
+
+def _v1_best_iou(m, gt, tau, convention):  # V1 keeps the largest component: the plateau wins when it is in the mask
+    metric = MaxBoxAccV2(cam_thresholds=(tau,), multi_contour=False, convention=convention)
+    return float(metric.best_ious(m, np.asarray([gt], dtype=float))[0])
+
+
+def test_maxboxacc_threshold_boundaries_are_pinned():
+    gt = (2, 2, 6, 6)  # the object's box (reference: x1 = max col + 1, counted inclusively; continuous: half-open)
+    exactly = _plateau_map(0.5)  # exactly at tau = 0.5
+    assert _v1_best_iou(exactly, gt, 0.5, "continuous") < 0.3  # s >= tau keeps the plateau
+    assert _v1_best_iou(exactly, gt, 0.5, "reference") == 1.0  # q = 127 > int(0.5 * 255) = 127 is false
+    above = _plateau_map(127.6 / 255)  # above tau on the continuous map, but 127 after 8-bit truncation
+    assert _v1_best_iou(above, gt, 0.5, "continuous") < 0.3
+    assert _v1_best_iou(above, gt, 0.5, "reference") == 1.0  # the quantisation decides
+    assert _v1_best_iou(_plateau_map(128.2 / 255), gt, 0.5, "reference") < 0.3  # q = 128 > 127
+    assert _best_iou(exactly, (2, 2, 5, 5), 0.5, "reference") == pytest.approx(16 / 25)  # the +1 quirk, pinned
+    assert _best_iou(exactly, gt, 0.5, "reference") == 1.0
+
+
+def test_maxboxacc_reference_boxes_are_clipped_and_counted_inclusively():
+    m = np.zeros((10, 10))
+    m[:, 6:] = 1.0  # columns 6..9, every row: the reference box is (6, 0, min(10, 9), min(10, 9)) = (6, 0, 9, 9)
+    assert _best_iou(m, (6, 0, 9, 9), 0.5, "reference") == 1.0
+    # inclusive IoU of (6, 0, 9, 9) against (6, 0, 9, 4): 4x5 / 4x10 = 0.5 exactly
+    assert _best_iou(m, (6, 0, 9, 4), 0.5, "reference") == pytest.approx(0.5, abs=0)
+    # ground truth is truncated to whole pixels first: 6.9 -> 6
+    assert _best_iou(m, (6.9, 0.2, 9.7, 9.9), 0.5, "reference") == 1.0
+
+
+def test_maxboxacc_counts_an_iou_of_exactly_delta_as_correct():
+    m = np.zeros((10, 10))
+    m[:, 6:] = 1.0
+    gts = np.asarray([[6, 0, 9, 4]], dtype=float)  # IoU exactly 0.5 (previous test)
+    res = max_box_acc(m[None], gts, (10, 10), iou_thresholds=(0.5, 0.7), cam_thresholds=(0.5,))
+    assert res["maxboxacc"] == {0.5: 100.0, 0.7: 0.0}
+    with pytest.raises(ValueError, match="convention must be one of"):
+        MaxBoxAccV2(convention="opencv")
 
 
 def test_maxboxacc_accumulates_batches_and_upsamples_token_maps():

@@ -37,7 +37,7 @@ def maxboxacc_reference(maps, gt_boxes, delta: float, thresholds: Sequence[float
     over the thresholds τ, of the percentage of images whose best IoU is ``>= delta`` (the reference of
     :func:`check_maxboxacc`; :func:`glsim_core.metrics.max_box_acc` with ``iou_thresholds=(delta,)`` at the maps'
     own size)."""
-    metric = MaxBoxAccV2(iou_thresholds=(delta,), cam_thresholds=thresholds)
+    metric = MaxBoxAccV2(iou_thresholds=(delta,), cam_thresholds=thresholds, convention="continuous")
     maps, gts = _np(maps), _np(gt_boxes).reshape(-1, 4)
     correct = np.zeros(len(metric.cam_thresholds))
     for m, gt in zip(maps, gts):

@@ -11,9 +11,16 @@ threshold is optimised **once per dataset and per delta**, not per map; ``MaxBox
 ``MaxBoxAcc(delta)`` over ``delta in {0.3, 0.5, 0.7}``.
 
 Options: ``multi_contour=False`` gives the V1 box rule (largest component only; with ``iou_thresholds=(0.5,)`` it
-is MaxBoxAcc). Differences from the authors' evaluation code, on purpose: the threshold mask is ``s >= tau`` on the
-continuous map as in the paper (their code thresholds an 8-bit copy with a strict ``>``), and boxes are half-open
-pixel boxes with area ``(x1 - x0) * (y1 - y0)`` (their code mixes in a +1 inclusive convention).
+is MaxBoxAcc).
+
+**Boundary conventions** (``convention=``). ``"reference"`` (default) follows the metric's reference evaluation code
+(Choe et al.'s release) exactly where the paper's text is silent: the normalised map is quantised to 8 bits,
+``q = floor(255 s)``; the mask at ``tau`` is the **strict** ``q > int(tau * max q)``; an estimated box is
+``x0 = min col, y0 = min row, x1 = min(max col + 1, W - 1), y1 = min(max row + 1, H - 1)``; ground-truth
+coordinates are truncated to integers; IoU counts pixels inclusively (area ``(x1 - x0 + 1)(y1 - y0 + 1)``); an
+image is correct when IoU ``>= delta``. ``"continuous"`` is the paper's text read literally: ``s >= tau`` on the
+continuous map, half-open boxes, area ``(x1 - x0)(y1 - y0)``. The two differ by a pixel at box edges and by the
+8-bit quantisation, which matter on small images (a 64-px view); tests pin every one of these boundaries.
 
 **Token hit rate** (:func:`token_box_hits`): the fraction of the top-k (or bottom-k) tokens of a score whose patch
 centre lies inside the object's box, against chance (the fraction of all tokens whose centre lies inside it) - the
@@ -29,9 +36,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["MaxBoxAccV2", "sanitize_boxes", "max_box_acc", "boxes_from_mask", "box_iou", "normalize_map",
-           "upsample_maps", "tokens_in_boxes", "token_box_hits", "token_centers", "DEFAULT_CAM_THRESHOLDS"]
+__all__ = ["MaxBoxAccV2", "CONVENTIONS", "reference_boxes", "sanitize_boxes", "max_box_acc", "boxes_from_mask",
+           "box_iou", "normalize_map", "upsample_maps", "tokens_in_boxes", "token_box_hits", "token_centers",
+           "DEFAULT_CAM_THRESHOLDS"]
 
+#: MaxBoxAccV2's boundary conventions (module docstring).
+CONVENTIONS = ("reference", "continuous")
 DEFAULT_CAM_THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.01), 2).tolist())
 _EIGHT = np.ones((3, 3), dtype=int)
 
@@ -80,17 +90,32 @@ def boxes_from_mask(mask: np.ndarray, multi_contour: bool = True) -> np.ndarray:
     return np.array([[s[1].start, s[0].start, s[1].stop, s[0].stop] for s in slices], dtype=np.float64)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of half-open boxes ``x0, y0, x1, y1``."""
+def reference_boxes(mask: np.ndarray, multi_contour: bool = True) -> np.ndarray:
+    """The reference evaluation's boxes of a binary mask: ``x1 = min(max col + 1, W - 1)`` (same for y), used with
+    inclusive IoU (``box_iou(..., inclusive=True)``). An empty mask gives ``(0, 0, 0, 0)``."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return np.zeros((1, 4), dtype=np.float64)
+    boxes = boxes_from_mask(mask, multi_contour)
+    h, w = mask.shape
+    boxes[:, 2] = np.minimum(boxes[:, 2], w - 1)
+    boxes[:, 3] = np.minimum(boxes[:, 3], h - 1)
+    return boxes
+
+
+def box_iou(a: np.ndarray, b: np.ndarray, inclusive: bool = False) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of boxes ``x0, y0, x1, y1``: half-open (area ``(x1 - x0)(y1 - y0)``), or with
+    ``inclusive=True`` the reference evaluation's pixel count ``(x1 - x0 + 1)(y1 - y0 + 1)``."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    one = 1.0 if inclusive else 0.0
     ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
     iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
     ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
     iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    inter = np.clip(ix1 - ix0 + one, 0, None) * np.clip(iy1 - iy0 + one, 0, None)
+    area_a = np.clip(a[:, 2] - a[:, 0] + one, 0, None) * np.clip(a[:, 3] - a[:, 1] + one, 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0] + one, 0, None) * np.clip(b[:, 3] - b[:, 1] + one, 0, None)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
@@ -120,7 +145,10 @@ class MaxBoxAccV2:
 
     def __init__(self, iou_thresholds: Sequence[float] = (0.3, 0.5, 0.7),
                  cam_thresholds: Sequence[float] = DEFAULT_CAM_THRESHOLDS, multi_contour: bool = True,
-                 upsample: str = "bicubic"):
+                 upsample: str = "bicubic", convention: str = "reference"):
+        if convention not in CONVENTIONS:
+            raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+        self.convention = convention
         self.iou_thresholds = tuple(float(t) for t in iou_thresholds)
         if not self.iou_thresholds or any(not 0 < t <= 1 for t in self.iou_thresholds):
             raise ValueError(f"iou_thresholds must lie in (0, 1], got {iou_thresholds}")
@@ -134,9 +162,16 @@ class MaxBoxAccV2:
     def best_ious(self, score_map: np.ndarray, gt: np.ndarray) -> np.ndarray:
         """For one normalised full-size map: the best IoU at every CAM threshold, shape (num_thresholds,)."""
         out = np.zeros(len(self.cam_thresholds))
+        if self.convention == "continuous":
+            for i, tau in enumerate(self.cam_thresholds):
+                out[i] = box_iou(boxes_from_mask(score_map >= tau, self.multi_contour), gt).max()
+            return out
+        q = (np.asarray(score_map, dtype=np.float64) * 255).astype(np.uint8)  # 8-bit, truncated as the reference
+        gt = np.trunc(np.asarray(gt, dtype=np.float64))
+        top = int(q.max())
         for i, tau in enumerate(self.cam_thresholds):
-            boxes = boxes_from_mask(score_map >= tau, self.multi_contour)
-            out[i] = box_iou(boxes, gt).max()
+            boxes = reference_boxes(q > int(tau * top), self.multi_contour)
+            out[i] = box_iou(boxes, gt, inclusive=True).max()
         return out
 
     def update(self, maps, gt_boxes, image_size: tuple[int, int]) -> None:
