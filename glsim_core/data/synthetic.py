@@ -13,7 +13,9 @@ details: the crest's colour (red / yellow / blue), the tail's shape (forked / fa
 two) and the eye (white ring / dark). The bird is drawn at a random position, scale and rotation, mirrored at
 random, on a texture, among distractor clutter (small shapes in the same part colours) and headless decoy bodies,
 so that a colour histogram cannot tell the classes apart: finding the bird, then reading its parts, is what makes
-the classification possible. With the defaults the bird's box covers about 7-13 % of the 64-px view.
+the classification possible. With the default ``object_scale=(0.40, 0.55)`` the bird's box covers a median 45 %
+of the 64-px view (10th-90th percentile 32-64 %, measured on 200 images); ``object_scale=(0.18, 0.26)`` gives a
+median 10 % (7-14 %).
 
 **The generic pretraining corpus** (the stand-in for ImageNet-21k): 61 coarse categories (geometric shapes,
 symbols, letters and digits - none of them a bird) at 25-75 % of the view, anywhere in it, any rotation (glyphs
