@@ -29,7 +29,6 @@ PRETRAINED_DIR = "pretrained"
 #: name -> file name under data/pretrained and the number of classifier outputs of the shipped weights
 #: (the corpus' 61 categories + 1 background class used by the token-level pretraining loss).
 SHIPPED: dict[str, dict[str, Any]] = {
-    "vit_nano_convstem_patch8_64": {"file": "vit_nano_convstem_patch8_64.corpus.pth", "num_classes": 62},
     "vit_nano_patch8_64": {"file": "vit_nano_patch8_64.corpus.pth", "num_classes": 62},
     "resnet_nano_64": {"file": "resnet_nano_64.corpus.pth", "num_classes": 62},
 }
