@@ -34,7 +34,7 @@ from glsim_core.exercises.checks_selection import (
 from glsim_core.exercises.generate import BEGIN_SOLUTION, solution_paths
 from glsim_core.exercises.grading import ReferenceCalled, core_functions, references_blocked
 from glsim_core.metrics.localization import MaxBoxAccV2, box_iou, boxes_from_mask, max_box_acc, normalize_map
-from glsim_core.pooling import FAlpha, PoolingProcess, SimPool, pool
+from glsim_core.pooling import Exp, FAlpha, PoolingProcess, SimPool, pool
 from glsim_core.pooling.methods import LSE, GeM
 from glsim_core.selection import attention_rollout, dfsm_flops, global_local_similarity, select_boxes, top_o_indices
 from glsim_core.selection.flops import PAPER_IMG_SIZES, PAPER_TABLES, ViTSpec, _method_flops, format_mflops
@@ -64,7 +64,7 @@ def _solution_namespaces() -> dict[str, dict]:
 NS = _solution_namespaces()
 N01, N02, N03 = NS["01_pooling_framework_exercises"], NS["02_simpool_exercises"], NS["03_gls_exercises"]
 N05, N08 = NS["05_dfsm_cost_exercises"], NS["08_localization_exercises"]
-CONFIGS = dict(make_gap=N01["make_gap"], make_gem=N01["make_gem"], make_lse=N01["make_lse"])
+CONFIGS = dict(make_min=N01["make_min"], make_gem=N01["make_gem"], make_lse_sum=N01["make_lse_sum"])
 
 #: Each check against the solution notebook's answer (an honest submission, written without the core).
 HONEST = {
@@ -112,8 +112,8 @@ def _core_selected_inside(scores, grid, patch, top_o, rule):
 CHEATS = [
     ("f_alpha", lambda v, a, alpha: FAlpha(alpha)(v, a), "FAlpha"),
     ("f_alpha", lambda v, a, alpha: power_mean_reference(v, a, alpha), "power_mean_reference"),
-    ("pooling_configs", dict(make_gap=lambda: pool("gap").process, make_gem=lambda p: GeM(p=p, learnable=False).process,
-                             make_lse=lambda r: LSE(r=r, learnable=False).process), "pooling.methods"),
+    ("pooling_configs", dict(make_min=lambda: pool("max").process, make_gem=lambda p: GeM(p=p, learnable=False).process,
+                             make_lse_sum=lambda r: LSE(r=r, learnable=False).process), "pooling.methods"),
     ("simpool_forward", lambda x, params: _simpool_module(x, params)(x, return_attention=True), "SimPool"),
     ("gamma_sharpness", _shares_by_autograd, "FAlpha"),
     ("gls", lambda t, p=1: global_local_similarity(t, "cosine", p), "global_local_similarity"),
@@ -255,7 +255,12 @@ WRONG = [
     ("pooling_configs", {**CONFIGS, "make_gem": lambda p: PoolingProcess(init=None, similarity=None,
                                                                           attention="uniform", f=float(p))},
      "GeM with p = 3", "α = p"),
-    ("pooling_configs", {**CONFIGS, "make_gap": lambda: None}, "make_gap", "PoolingProcess"),
+    ("pooling_configs", {**CONFIGS, "make_min": lambda: None}, "make_min", "PoolingProcess"),
+    ("pooling_configs", {**CONFIGS, "make_min": lambda: PoolingProcess(init=None, similarity=None, attention="ones",
+                                                                        f=-math.inf)}, "negative values", "α = −∞"),
+    ("pooling_configs", {**CONFIGS, "make_lse_sum": lambda r: PoolingProcess(init=None, similarity=None,
+                                                                              attention="uniform", f=Exp(r))},
+     "summed LSE with r = 1", "this one sums"),
     ("simpool_forward", _simpool_batch_min, "minimum is per image", "whole batch"),
     ("gls", lambda t, p=1: torch.einsum("bd,bnd->bn", t[:, 0], t[:, p:]), "one image", "dot product"),
     ("gls", lambda t, p=1: HONEST["gls"](t, 1), "register tokens", "registers are not patches"),
@@ -335,27 +340,27 @@ def test_passing_a_result_instead_of_the_function_gets_a_friendly_verdict(capsys
 
 
 def test_a_partly_written_namespace_reports_what_passes_and_what_is_missing(capsys):
-    result = ex.check_pooling_configs({**CONFIGS, "make_lse": stub})
+    result = ex.check_pooling_configs({**CONFIGS, "make_lse_sum": stub})
     out = capsys.readouterr().out
     assert result.status == "not_implemented" and result.message == ex.STUB_MESSAGE
-    assert [c.status for c in result.cases] == ["passed"] * 4 + ["not_implemented"] * 2
-    assert "4 of 6 hidden cases pass so far" in out and "`stub` raised NotImplementedError" in out
+    assert [c.status for c in result.cases] == ["passed"] * 5 + ["not_implemented"] * 2
+    assert "5 of 7 hidden cases pass so far" in out and "`stub` raised NotImplementedError" in out
 
 
 def test_a_stub_beside_a_wrong_answer_is_a_failure(capsys):
-    result = ex.check_pooling_configs({**CONFIGS, "make_gap": lambda: None, "make_lse": stub})
+    result = ex.check_pooling_configs({**CONFIGS, "make_min": lambda: None, "make_lse_sum": stub})
     capsys.readouterr()
     assert result.status == "failed"
-    assert [c.status for c in result.cases] == ["failed"] + ["passed"] * 3 + ["not_implemented"] * 2
+    assert [c.status for c in result.cases] == ["failed"] * 2 + ["passed"] * 3 + ["not_implemented"] * 2
 
 
 def test_a_missing_part_of_a_namespace_fails_its_cases_only(capsys):
-    result = ex.check_pooling_configs({"make_gap": CONFIGS["make_gap"]})
+    result = ex.check_pooling_configs({"make_min": CONFIGS["make_min"]})
     capsys.readouterr()
     status = {c.name.split(":")[0]: c.status for c in result.cases}
-    assert status["make_gap()"] == "passed"
-    assert all(s == "failed" for k, s in status.items() if k != "make_gap()")
-    assert "make_gem" in result.cases[1].expected and "nothing of that name" in result.cases[1].got
+    assert status["make_min()"] == "passed"
+    assert all(s == "failed" for k, s in status.items() if k != "make_min()")
+    assert "make_gem" in result.cases[2].expected and "nothing of that name" in result.cases[2].got
 
 
 def test_checks_are_deterministic_and_quiet_on_request(capsys):

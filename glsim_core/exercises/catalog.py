@@ -28,7 +28,7 @@ class Exercise:
 
 #: Exercise notebook stem -> (the series notebook it accompanies, a short title).
 NOTEBOOKS: dict[str, tuple[str, str]] = {
-    "01_pooling_framework_exercises": ("01_pooling_framework", "The pooling framework: f_α, GAP, GeM and LSE"),
+    "01_pooling_framework_exercises": ("01_pooling_framework", "The pooling framework: f_α, min pooling, GeM and LSE"),
     "02_simpool_exercises": ("02_simpool", "SimPool: the forward pass, and what γ does"),
     "03_gls_exercises": ("03_global_local_similarity", "Global-local similarity: scores, the box, the release's rule"),
     "05_dfsm_cost_exercises": ("05_dfsm_cost", "The cost of selection: attention rollout and its FLOPs"),
@@ -39,8 +39,8 @@ NOTEBOOKS: dict[str, tuple[str, str]] = {
 EXERCISES: tuple[Exercise, ...] = (
     Exercise("f_alpha", "Implement f_α (Eq. 8) as a weighted power mean, limits α = ±∞ included",
              "01_pooling_framework_exercises", 20, "code", "SimPool §3.1, Eq. 5 and 8"),
-    Exercise("pooling_configs", "GAP, GeM and LSE as configurations of the pooling framework",
-             "01_pooling_framework_exercises", 15, "code", "SimPool §3.1, Table 1"),
+    Exercise("pooling_configs", "Min pooling, GeM from α, and a summed LSE as configurations of the framework",
+             "01_pooling_framework_exercises", 20, "code", "SimPool §3.1, Eq. 8, Table 1"),
     Exercise("simpool_forward", "SimPool's forward pass from its parameters, Eq. 12–17",
              "02_simpool_exercises", 30, "code", "SimPool §3.3, Eq. 12–17"),
     Exercise("gamma_sharpness", "Predict, then measure: γ against the sharpness of SimPool's pooling",

@@ -157,19 +157,23 @@ def _tokens(seed: int, b: int = 2, p: int = 49, d: int = 8, positive: bool = Tru
 
 
 def check_pooling_configs(namespace, *, quiet: bool = False) -> CheckResult:
-    """Exercise ``pooling_configs``: ``make_gap()``, ``make_gem(p)`` and ``make_lse(r)`` each return a
-    :class:`~glsim_core.pooling.PoolingProcess` equal to GAP, GeM (fixed p) and LSE (fixed r) of Table 1.
+    """Exercise ``pooling_configs``: ``make_min()``, ``make_gem(p)`` and ``make_lse_sum(r)`` each return a
+    :class:`~glsim_core.pooling.PoolingProcess`: global min pooling, GeM with a fixed p (Table 1) and the summed
+    log-sum-exp (1/r) ln Σ_j e^{r x_j} (not Table 1's average) — three configurations notebook 01 does not build.
 
-    Pass a dict (``dict(make_gap=make_gap, ...)`` or ``globals()``) or any object with those attributes."""
+    Pass a dict (``dict(make_min=make_min, ...)`` or ``globals()``) or any object with those attributes."""
+    shapes = lambda x: [(x.shape[0], 1, x.shape[2])]  # noqa: E731
 
-    def gap_case(ns):
-        x = _tokens(11)
-        got = _pooled(_build(ns, "make_gap"), x, "make_gap")
-        expected = x.mean(1)  # Table 1: uniform weights 1_p/p, f = f_{-1}
-        compare(got, expected, what="pooled U", rtol=1e-9, allow_shapes=[(x.shape[0], 1, x.shape[2])],
-                hint="GAP gives every location the same weight and averages (Table 1, first row).",
-                mistakes={"the sum over locations": (x.sum(1), "Your weights add up to p, not to one: which "
-                                                                "attention h gives the uniform weights 1_p/p?")})
+    def min_case(seed: int, positive: bool):
+        def run(ns):
+            x = _tokens(seed, positive=positive)
+            got = _pooled(_build(ns, "make_min"), x, "make_min")
+            compare(got, x.amin(1), what="pooled U", rtol=1e-12, allow_shapes=shapes(x),
+                    hint="Eq. 8 has two limits, α → −∞ and α → +∞: which one is the minimum (notebook 01 §3)?",
+                    mistakes={"max pooling": (x.amax(1), "α = −∞ gives the maximum: the minimum is the other limit."),
+                              "the mean": (x.mean(1), "A finite α gives a mean between the min and the max: the "
+                                                      "minimum is a limit of f_α, passed as a number.")})
+        return run
 
     def gem_case(p: float, seed: int):
         def run(ns):
@@ -178,38 +182,39 @@ def check_pooling_configs(namespace, *, quiet: bool = False) -> CheckResult:
             expected = x.pow(p).mean(1).pow(1 / p)  # GeM: the power mean with exponent γ = p
             gamma = (1 - p) / 2  # the exponent if p were passed as α
             wrong = x.log().mean(1).exp() if gamma == 0 else x.pow(gamma).mean(1).pow(1 / gamma)
-            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=[(x.shape[0], 1, x.shape[2])],
-                    hint="GeM is f_α with uniform weights; its exponent p is γ of Eq. 8.",
-                    mistakes={"f_α with α = p": (wrong, "You passed p as α. GeM's exponent p is γ of "
-                                                        "Eq. 8: convert it (α = 1 − 2γ).")})
+            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=shapes(x),
+                    hint="GeM is f_α with uniform weights; its exponent p is the exponent of Eq. 8, not α.",
+                    mistakes={"f_α with α = p": (wrong, "You passed p as α. GeM's exponent p is the exponent "
+                                                        "(1 − α)/2 of Eq. 8: solve for α.")})
         return run
 
     def lse_case(r: float, seed: int):
         def run(ns):
             x = _tokens(seed, positive=False)
-            got = _pooled(_build(ns, "make_lse", r), x, "make_lse")
+            got = _pooled(_build(ns, "make_lse_sum", r), x, "make_lse_sum")
             p = x.shape[1]
-            expected = (torch.logsumexp(r * x, dim=1) - math.log(p)) / r  # (1/r) ln((1/p) Σ_j e^{r x_j})
-            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=[(x.shape[0], 1, x.shape[2])],
-                    hint="LSE is the framework with uniform weights and the pooling function e^{rx} "
-                         "(glsim_core.pooling.Exp).",
-                    mistakes={"LSE with weights 1_p": (expected + math.log(p) / r,
-                                                       "Every value is off by the same constant: are your weights "
-                                                       "1_p/p (an average) or 1_p (a sum)?")})
+            expected = torch.logsumexp(r * x, dim=1) / r  # (1/r) ln Σ_j e^{r x_j}
+            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=shapes(x),
+                    hint="The pooling function is e^{rx} (glsim_core.pooling.Exp); what is left to choose is the "
+                         "attention, i.e. the weights of the sum.",
+                    mistakes={"Table 1's LSE (weights 1_p/p)": (
+                        expected - math.log(p) / r, "Every value is off by the same constant ln(p)/r: Table 1's "
+                                                    "LSE averages (weights 1_p/p); this one sums (weights 1_p).")})
         return run
 
     cases = [
-        Case("make_gap(): GAP of 2 × 49 tokens, d = 8", gap_case),
+        Case("make_min(): min pooling of 2 × 49 positive tokens, d = 8", min_case(11, True)),
+        Case("make_min(): min pooling of tokens with negative values", min_case(17, False)),
         Case("make_gem(3.0): GeM with p = 3", gem_case(3.0, 12)),
         Case("make_gem(1.0): GeM with p = 1 is GAP", gem_case(1.0, 13)),
         Case("make_gem(10.0): GeM with p = 10 leans towards max pooling", gem_case(10.0, 14)),
-        Case("make_lse(1.0): LSE with r = 1", lse_case(1.0, 15)),
-        Case("make_lse(5.0): LSE with r = 5 on features with negative values", lse_case(5.0, 16)),
+        Case("make_lse_sum(1.0): summed LSE with r = 1", lse_case(1.0, 15)),
+        Case("make_lse_sum(5.0): summed LSE with r = 5 on features with negative values", lse_case(5.0, 16)),
     ]
     blocked = {**core_functions("glsim_core.pooling.methods", "glsim_core.pooling.simpool",
                                 "glsim_core.pooling.simpool_variants"), **_grader_references()}
-    return run_check("pooling_configs", "GAP, GeM and LSE as configurations of the framework", namespace, cases,
-                     expects="namespace", blocked=blocked, quiet=quiet)
+    return run_check("pooling_configs", "min pooling, GeM and summed LSE as configurations of the framework",
+                     namespace, cases, expects="namespace", blocked=blocked, quiet=quiet)
 
 
 # ------------------------------------------------------------------------------------------------ SimPool forward
