@@ -116,7 +116,8 @@ CHEATS = [
                              make_lse_sum=lambda r: LSE(r=r, learnable=False).process), "pooling.methods"),
     ("simpool_forward", lambda x, params: _simpool_module(x, params)(x, return_attention=True), "SimPool"),
     ("gamma_sharpness", _shares_by_autograd, "FAlpha"),
-    ("gls", lambda t, p=1: global_local_similarity(t, "cosine", p), "global_local_similarity"),
+    ("gls", lambda outs, w, b, p=1, eps=1e-6: torch.stack([global_local_similarity(_ln(o, w, b, eps), "cosine", p)
+                                                         for o in outs]), "global_local_similarity"),
     ("enclosing_box", lambda s, g, p, o: select_boxes(s, g, p, o), "select_boxes"),
     ("box_rule_ablation", _core_selected_inside, "select_boxes"),
     ("box_rule_ablation", selected_inside_reference, "selected_inside_reference"),
@@ -262,8 +263,14 @@ WRONG = [
                                                                               attention="uniform", f=Exp(r))},
      "summed LSE with r = 1", "this one sums"),
     ("simpool_forward", _simpool_batch_min, "minimum is per image", "whole batch"),
-    ("gls", lambda t, p=1: torch.einsum("bd,bnd->bn", t[:, 0], t[:, p:]), "one image", "dot product"),
-    ("gls", lambda t, p=1: HONEST["gls"](t, 1), "register tokens", "registers are not patches"),
+    ("gls", lambda outs, w, b, p=1, eps=1e-6: torch.stack([_dot_product_gls(_ln(o, w, b, eps), "cosine", p)
+                                                         for o in outs]), "one layer", "dot product"),
+    ("gls", lambda outs, w, b, p=1, eps=1e-6: HONEST["gls"](outs, w, b, 1, eps), "register tokens",
+     "registers are not patches"),
+    ("gls", lambda outs, w, b, p=1, eps=1e-6: torch.stack([F.cosine_similarity(o[:, :1], o[:, p:], dim=-1)
+                                                         for o in outs]), "offsets", "final LayerNorm"),
+    ("gls", lambda outs, w, b, p=1, eps=1e-6: HONEST["gls"](outs, torch.ones_like(w), torch.zeros_like(b), p, eps),
+     "3 layers", "weight and bias"),
     ("enclosing_box", N03["release_box"], "(3, 4) and (5, 6)", "release's box rule"),
     ("enclosing_box", lambda s, g, p, o: HONEST["enclosing_box"](s, g, p, o).float(), "one selected token",
      "integers"),
@@ -325,7 +332,7 @@ def test_in_place_changes_of_the_inputs_and_forgotten_returns_are_reported(capsy
 
     result = ex.check_f_alpha(in_place)
     assert result.status == "failed" and "modified in place" in result.cases[0].got
-    result = ex.check_gls(lambda t, p=1: None)
+    result = ex.check_gls(lambda *a: None)
     assert result.cases[0].got == "None" and "return" in result.cases[0].hint
     result = ex.check_dfsm_flops(lambda *a: None)
     assert "return" in result.cases[0].hint
@@ -410,7 +417,8 @@ def test_selected_inside_reference_on_blocks():
 
 
 def test_check_tensors_are_compared_in_float64_whatever_the_student_dtype(capsys):
-    result = ex.check_gls(lambda t, p=1: F.cosine_similarity(t[:, :1], t[:, p:], dim=-1).float())
+    result = ex.check_gls(lambda outs, w, b, p=1, eps=1e-6: torch.stack(
+        [F.cosine_similarity(t[:, :1], t[:, p:], dim=-1) for t in (_ln(o, w, b, eps) for o in outs)]).float())
     capsys.readouterr()
     assert result.passed
 
@@ -537,7 +545,11 @@ def test_the_graders_references_agree_with_the_core():
         for mine, core in zip(simpool_reference(x, params), _simpool_module(x, params)(x, return_attention=True)):
             assert torch.allclose(mine, core, rtol=1e-9, atol=1e-12)
     tokens = torch.randn(2, 3 + 12, 6, generator=g, dtype=torch.float64)
-    assert torch.allclose(gls_reference(tokens, 3), global_local_similarity(tokens, "cosine", 3), atol=1e-12)
+    assert torch.allclose(gls_reference(tokens, num_prefix_tokens=3), global_local_similarity(tokens, "cosine", 3),
+                          atol=1e-12)
+    outs, w, b = [tokens, tokens * 3 + 1], torch.rand(6, generator=g, dtype=torch.float64), torch.randn(6, generator=g)
+    per_layer = torch.stack([global_local_similarity(_ln(o, w, b.double(), 1e-6), "cosine", 3) for o in outs])
+    assert torch.allclose(gls_reference(outs, w, b.double(), 3), per_layer, atol=1e-12)
     scores = torch.rand(4, 24, generator=g, dtype=torch.float64)
     scores[0] = 0.5  # ties
     for rule in ("paper", "reference"):
@@ -556,6 +568,10 @@ def test_the_graders_references_agree_with_the_core():
         for method in ("psm", "rollout", "maws", "gls"):
             printed = PAPER_TABLES["vit_base_patch16_224"][size][method][0]
             assert format_mflops(round(flops_reference(method, ViTSpec(768, 12, 12, 16), size) / 1e6, 4)) == printed
+
+
+def _ln(tokens, weight, bias, eps):
+    return F.layer_norm(tokens, (tokens.shape[-1],), weight, bias, eps)
 
 
 def _dot_product_gls(tokens, metric="cosine", num_prefix_tokens=1, **_kw):
@@ -582,7 +598,8 @@ def _four_connected_boxes(mask, multi_contour=True):
 
 
 BUGS = [  # (exercise, the core function, a bug put into it, a student answer with the same bug)
-    ("gls", global_local_similarity, _dot_product_gls, lambda t, p=1: _dot_product_gls(t, "cosine", p)),
+    ("gls", global_local_similarity, _dot_product_gls,
+     lambda outs, w, b, p=1, eps=1e-6: torch.stack([_dot_product_gls(_ln(o, w, b, eps), "cosine", p) for o in outs])),
     ("f_alpha", FAlpha.forward, _unweighted_forward,
      lambda v, a, alpha: HONEST["f_alpha"](v, torch.full_like(a, 1 / a.shape[1]), alpha)),
     ("enclosing_box", select_boxes, _release_boxes_as_paper, N03["release_box"]),

@@ -40,58 +40,100 @@ def _gen(seed: int) -> torch.Generator:
 
 
 # ------------------------------------------------------------------------------------------------------ GLS
-def gls_reference(tokens: torch.Tensor, num_prefix_tokens: int = 1) -> torch.Tensor:
-    """cos(f⁰, fⁱ) = f⁰·fⁱ / (‖f⁰‖ ‖fⁱ‖) for every patch token, by an explicit loop (GLSim Eq. 1–2; the reference
-    of :func:`check_gls`): (B, T, D) -> (B, T − num_prefix_tokens)."""
-    b_, t_, _ = tokens.shape
-    out = torch.empty(b_, t_ - num_prefix_tokens, dtype=_F64)
-    for b in range(b_):
-        g = [float(v) for v in tokens[b, 0]]
-        g_norm = math.sqrt(sum(v * v for v in g))
-        for i in range(num_prefix_tokens, t_):
-            f = [float(v) for v in tokens[b, i]]
-            dot = sum(x * y for x, y in zip(g, f))
-            out[b, i - num_prefix_tokens] = dot / (g_norm * math.sqrt(sum(v * v for v in f)))
+def _layer_norm_loop(t: list[float], weight: list[float], bias: list[float], eps: float) -> list[float]:
+    mu = sum(t) / len(t)
+    var = sum((v - mu) ** 2 for v in t) / len(t)  # the biased variance, as LayerNorm
+    return [(v - mu) / math.sqrt(var + eps) * w + b for v, w, b in zip(t, weight, bias)]
+
+
+def gls_reference(block_outputs, norm_weight=None, norm_bias=None, num_prefix_tokens: int = 1, eps: float = 1e-6,
+                  *, norm: bool = True, affine: bool = True, cosine: bool = True) -> torch.Tensor:
+    """GLS at every layer by explicit loops (the reference of :func:`check_gls`): each token of each (B, T, D)
+    block output through the final LayerNorm (``norm_weight``, ``norm_bias``, ``eps``), then
+    cos(f⁰, fⁱ) = f⁰·fⁱ / (‖f⁰‖ ‖fⁱ‖) between the CLS token and every patch token (GLSim Eq. 1–2) -> (L, B, N).
+    ``norm=False``, ``affine=False`` and ``cosine=False`` give known mistakes. A single (B, T, D) tensor without
+    norm parameters gives the cosine of those tokens, (B, N)."""
+    if isinstance(block_outputs, torch.Tensor):
+        return gls_reference([block_outputs], None, None, num_prefix_tokens, norm=False)[0]
+    d = block_outputs[0].shape[-1]
+    weight = [float(v) for v in norm_weight] if affine and norm_weight is not None else [1.0] * d
+    bias = [float(v) for v in norm_bias] if affine and norm_bias is not None else [0.0] * d
+    out = torch.empty(len(block_outputs), block_outputs[0].shape[0], block_outputs[0].shape[1] - num_prefix_tokens,
+                      dtype=_F64)
+    for layer, tokens in enumerate(block_outputs):
+        for b in range(tokens.shape[0]):
+            rows = [[float(v) for v in tok] for tok in tokens[b]]
+            if norm:
+                rows = [_layer_norm_loop(r, weight, bias, eps) for r in rows]
+            g = rows[0]
+            g_norm = math.sqrt(sum(v * v for v in g))
+            for i in range(num_prefix_tokens, len(rows)):
+                f = rows[i]
+                dot = sum(x * y for x, y in zip(g, f))
+                out[layer, b, i - num_prefix_tokens] = (dot / (g_norm * math.sqrt(sum(v * v for v in f))) if cosine
+                                                        else dot)
     return out
 
 
 def check_gls(gls_scores, *, quiet: bool = False) -> CheckResult:
-    """Exercise ``gls``: ``gls_scores(tokens, num_prefix_tokens)`` returns the (B, N) cosine similarity between the
-    CLS token ``tokens[:, 0]`` and each patch token (GLSim Eq. 1–2); the patch tokens follow the
-    ``num_prefix_tokens`` prefix tokens (CLS, then any register tokens)."""
+    """Exercise ``gls``: ``gls_scores(block_outputs, norm_weight, norm_bias, num_prefix_tokens, eps)`` returns the
+    (L, B, N) GLS map of every layer: each of the L block outputs (B, T, D) — the residual stream, before the ViT's
+    final norm — is passed through that final LayerNorm (``norm_weight``, ``norm_bias``, ``eps``: on the last block
+    this gives the tokens Eq. 1–2 scores), then the cosine between the CLS token and each patch token; the patch
+    tokens follow the ``num_prefix_tokens`` prefix tokens (CLS, then any register tokens)."""
 
-    def run_case(seed: int, b: int = 1, n: int = 16, d: int = 8, prefix: int = 1, offset: float = 0.0,
-                 rescale: bool = False):
+    def run_case(seed: int, layers: int = 1, b: int = 1, n: int = 16, d: int = 8, prefix: int = 1,
+                 offset: float = 0.0, rescale: bool = False, affine: bool = True):
         def run(fn):
             g = _gen(seed)
-            tokens = torch.randn(b, prefix + n, d, generator=g, dtype=_F64) + offset
-            if rescale:
-                tokens = tokens * (torch.rand(b, prefix + n, 1, generator=g, dtype=_F64) * 100 + 0.01)
-            expected = gls_reference(tokens, prefix)
-            got = call(fn, tokens.clone(), prefix)
-            dot = torch.einsum("bd,bnd->bn", tokens[:, 0], tokens[:, prefix:])
-            hint = "Eq. 1–2 compares the global token f⁰ with each local token fⁱ by their angle."
-            if isinstance(got, torch.Tensor) and got.ndim == 2 and got.shape[1] == n + prefix - 1 and prefix > 1:
+            outs = []
+            for _ in range(layers):
+                t = torch.randn(b, prefix + n, d, generator=g, dtype=_F64)
+                if offset:  # a large value shared by the channels of each token: the norm's mean removes it
+                    t = t + offset * torch.randn(b, prefix + n, 1, generator=g, dtype=_F64)
+                if rescale:
+                    t = t * (torch.rand(b, prefix + n, 1, generator=g, dtype=_F64) * 100 + 0.01)
+                outs.append(t)
+            weight = (torch.rand(d, generator=g, dtype=_F64) * 1.5 + 0.25 if affine
+                      else torch.ones(d, dtype=_F64))
+            bias = torch.randn(d, generator=g, dtype=_F64) * 0.5 if affine else torch.zeros(d, dtype=_F64)
+            expected = gls_reference(outs, weight, bias, prefix)
+            got = call(fn, [o.clone() for o in outs], weight.clone(), bias.clone(), prefix, 1e-6)
+            if isinstance(got, torch.Tensor) and got.ndim >= 2 and got.shape[-1] == n + prefix - 1 and prefix > 1:
                 raise Mismatch(f"scores: tensor of shape {tuple(expected.shape)}",
                                f"scores: tensor of shape {tuple(got.shape)}",
                                "The patch tokens start after all num_prefix_tokens prefix tokens (the CLS token "
                                "first, then the register tokens): registers are not patches.")
-            compare(got, expected, what="scores", rtol=1e-5, atol=1e-7, hint=hint,
-                    mistakes={"the plain dot product": (dot, "A dot product depends on the lengths of the vectors; "
-                                                             "Eq. 1–2 divides them out.")})
+            mistakes = {
+                "the GLS of the block outputs without the final norm": (
+                    gls_reference(outs, weight, bias, prefix, norm=False),
+                    "Eq. 1–2 scores the encoder's output, which has been through the final LayerNorm: pass every "
+                    "block output through it before comparing (the norm's mean subtraction changes the angles)."),
+                "the plain dot product": (
+                    gls_reference(outs, weight, bias, prefix, cosine=False),
+                    "A dot product depends on the lengths of the vectors; Eq. 1–2 divides them out.")}
+            if affine:
+                mistakes["the final norm without its weight and bias"] = (
+                    gls_reference(outs, weight, bias, prefix, affine=False),
+                    "The final LayerNorm has learnt parameters: apply its weight and bias too.")
+            compare(got, expected, what="scores", rtol=1e-5, atol=1e-7, mistakes=mistakes,
+                    allow_shapes=[(b, n)] if layers == 1 else [],
+                    hint="Each layer: the final LayerNorm (weight, bias, eps) on every token, then the cosine "
+                         "between the CLS token and each patch token; stack the layers first: (L, B, N).")
         return run
 
     cases = [
-        Case("one image: CLS + 16 patch tokens, D = 8", run_case(41)),
-        Case("a batch of 3 images", run_case(42, b=3)),
-        Case("tokens far from the origin (mean 3)", run_case(43, b=2, offset=3.0)),
-        Case("tokens of very different lengths (scores must not change)", run_case(44, b=2, rescale=True)),
-        Case("4 register tokens after the CLS token (num_prefix_tokens = 5)", run_case(45, b=2, prefix=5)),
+        Case("one layer, one image: CLS + 16 patch tokens, D = 8, a plain norm", run_case(41, affine=False)),
+        Case("3 layers, a batch of 2, the norm's weight and bias", run_case(42, layers=3, b=2)),
+        Case("tokens with large per-token offsets (what the norm's mean removes)", run_case(43, layers=2, b=2,
+                                                                                            offset=20.0)),
+        Case("tokens of very different lengths (scores must not change)", run_case(44, layers=2, b=2, rescale=True)),
+        Case("4 register tokens after the CLS token (num_prefix_tokens = 5)", run_case(45, layers=2, b=2, prefix=5)),
     ]
     blocked = _blocked()
     blocked.update(core_functions("glsim_core.pooling.framework", only=("similarity_cosine", "similarity_dot")))
-    return run_check("gls", "global-local similarity, GLSim Eq. 1–2", gls_scores, cases, blocked=blocked,
-                     quiet=quiet)
+    return run_check("gls", "global-local similarity at every layer, GLSim Eq. 1–2", gls_scores, cases,
+                     blocked=blocked, quiet=quiet)
 
 
 # ------------------------------------------------------------------------------------------------------ boxes
