@@ -57,7 +57,7 @@ EXERCISES: tuple[Exercise, ...] = (
              "05_dfsm_cost_exercises", 25, "code", "GLSim Tables 1, 7, 8"),
     Exercise("estimated_boxes", "The boxes of a thresholded score map: min-max, τ, every 8-connected component",
              "08_localization_exercises", 20, "code", "SimPool Table 5 (MaxBoxAccV2, Choe et al. 2020)"),
-    Exercise("maxboxacc", "MaxBoxAcc at one δ; predict, then measure: a centre prior against GLS maps",
+    Exercise("maxboxacc", "MaxBoxAcc at one δ; predict, then measure: one τ or one per image, GLS vs a centre prior",
              "08_localization_exercises", 35, "code + written", "SimPool Table 5 (MaxBoxAccV2, Choe et al. 2020)"),
 )
 
