@@ -20,6 +20,7 @@ can assert that every solution passes and every untouched stub reports "not impl
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
 import linecache
@@ -85,6 +86,7 @@ def _reference_called(name: str) -> None:
     raise ReferenceCalled(name)
 
 
+@functools.cache
 def _stub_code(name: str, freevars: tuple[str, ...]) -> types.CodeType:
     """A code object that calls :func:`_reference_called` (found through ``__import__``: the code runs with the
     blocked function's globals) and has the same free variables as the function it replaces."""
