@@ -1,8 +1,10 @@
 """Coursework: autograded self-checks for the exercise notebooks, and the generator of the student notebooks.
 
 Every exercise has a check, ``check_<name>(student_fn_or_namespace)``, that runs hidden, deterministic CPU cases
-against the core's reference implementation, prints a friendly verdict (which case failed, expected vs got, a
-hint — never the solution) and returns a :class:`CheckResult`::
+against a reference of its own (closed forms, explicit loops: not the core, so a bug in the core cannot make it
+accept the same wrong answer), prints a friendly verdict (which case failed, expected vs got, a hint — never the
+solution) and returns a :class:`CheckResult`. While the student's code runs, the core's implementation of what the
+exercise asks for raises (:func:`.grading.references_blocked`): a submission that calls it fails with a hint::
 
     >>> from glsim_core.exercises import check_f_alpha
     >>> result = check_f_alpha(weighted_power_mean)        # doctest: +SKIP

@@ -1,11 +1,11 @@
 """Checks for the localisation exercises (notebook 08): the boxes a thresholded score map gives, and MaxBoxAcc at
 one IoU threshold δ — the two halves of MaxBoxAccV2 (Choe et al. 2020, the metric of SimPool Table 5).
 
-References: :func:`glsim_core.metrics.localization.normalize_map`, :func:`~glsim_core.metrics.localization.
-boxes_from_mask` (all 8-connected components: the "V2" multi-contour rule) and
-:meth:`~glsim_core.metrics.localization.MaxBoxAccV2.best_ious`, through :func:`estimated_boxes_reference` and
-:func:`maxboxacc_reference`. The maps are given at image resolution, so no upsampling is involved; the threshold
-mask is ``s >= tau`` on the min-max normalised map and boxes are half-open, as in the core.
+The expected values are computed here, independently of the core's metric: min-max normalisation, the mask
+``s >= tau``, the connected components by a flood fill this module owns, half-open boxes and their IoU
+(:func:`estimated_boxes_reference`, :func:`maxboxacc_reference`). The maps are given at image resolution, so no
+upsampling is involved. While the student's code runs, the core's localisation code
+(:mod:`glsim_core.metrics.localization`) is unavailable, so a submission that delegates to it fails with a hint.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from ..metrics.localization import MaxBoxAccV2, box_iou, boxes_from_mask, normalize_map
-from .grading import Case, CheckResult, Mismatch, call, run_check
+from .grading import Case, CheckResult, Mismatch, call, core_functions, run_check
 
 __all__ = ["check_estimated_boxes", "check_maxboxacc", "estimated_boxes_reference", "maxboxacc_reference"]
 
@@ -25,24 +24,81 @@ _COARSE = tuple(np.round(np.arange(0.0, 1.0, 0.05), 2).tolist())  # τ ∈ {0, 0
 _FINE = tuple(np.round(np.arange(0.0, 1.0, 0.01), 2).tolist())  # τ ∈ {0, 0.01, ..., 0.99}: MaxBoxAccV2's grid
 
 
+def _blocked() -> dict:
+    from .checks_pooling import _grader_references
+
+    return {**core_functions("glsim_core.metrics.localization", "glsim_core.selection.probe"),
+            **_grader_references()}
+
+
 # ------------------------------------------------------------------------------------------------------ references
+def _normalized(score_map) -> np.ndarray:
+    """Min-max normalised to [0, 1]; a constant map becomes all zeros."""
+    s = _np(score_map)
+    lo, hi = float(s.min()), float(s.max())
+    return (s - lo) / (hi - lo) if hi > lo else np.zeros_like(s)
+
+
+def _components(mask: np.ndarray, connectivity: int = 8) -> list[tuple[list[int], int]]:
+    """Flood fill: (half-open box [x0, y0, x1, y1], pixel count) of each connected component of ``mask``."""
+    h, w = mask.shape
+    steps = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)
+             and (connectivity == 8 or dy == 0 or dx == 0)]
+    seen = np.zeros(mask.shape, dtype=bool)
+    out = []
+    for y, x in zip(*np.nonzero(mask)):
+        if seen[y, x]:
+            continue
+        seen[y, x] = True
+        todo, y0, y1, x0, x1, count = [(int(y), int(x))], h, -1, w, -1, 0
+        while todo:
+            cy, cx = todo.pop()
+            count += 1
+            y0, y1, x0, x1 = min(y0, cy), max(y1, cy), min(x0, cx), max(x1, cx)
+            for dy, dx in steps:
+                ny, nx = cy + dy, cx + dx
+                if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not seen[ny, nx]:
+                    seen[ny, nx] = True
+                    todo.append((ny, nx))
+        out.append(([x0, y0, x1 + 1, y1 + 1], count))
+    return out
+
+
+def _boxes_variant(score_map, tau: float, *, normalize: bool = True, multi: bool = True, strict: bool = False,
+                   connectivity: int = 8) -> np.ndarray:
+    """The boxes of :func:`estimated_boxes_reference`, with flags for known mistakes: no normalisation, the largest
+    component only (MaxBoxAcc V1), ``s > tau``, 4-connectivity."""
+    s = _normalized(score_map) if normalize else _np(score_map)
+    comps = _components(s > tau if strict else s >= tau, connectivity)
+    if not comps:
+        return np.zeros((1, 4))
+    if not multi:
+        comps = [max(comps, key=lambda c: c[1])]
+    return np.array([box for box, _ in comps], dtype=np.float64)
+
+
 def estimated_boxes_reference(score_map, tau: float) -> np.ndarray:
     """(K, 4) half-open boxes ``x0, y0, x1, y1`` of every 8-connected component of ``{normalised map >= tau}``; an
     empty mask gives the one box ``(0, 0, 0, 0)`` (the reference of :func:`check_estimated_boxes`)."""
-    return boxes_from_mask(normalize_map(_np(score_map)) >= tau, multi_contour=True)
+    return _boxes_variant(score_map, tau)
+
+
+def _iou(boxes: np.ndarray, gt: np.ndarray, inclusive: bool = False) -> np.ndarray:
+    """IoU (K,) of half-open boxes with one box ``gt``; ``inclusive`` adds the +1 of inclusive pixel boxes (a known
+    mistake)."""
+    one = 1.0 if inclusive else 0.0
+    iw = np.clip(np.minimum(boxes[:, 2], gt[2]) - np.maximum(boxes[:, 0], gt[0]) + one, 0, None)
+    ih = np.clip(np.minimum(boxes[:, 3], gt[3]) - np.maximum(boxes[:, 1], gt[1]) + one, 0, None)
+    area = (boxes[:, 2] - boxes[:, 0] + one) * (boxes[:, 3] - boxes[:, 1] + one)
+    union = area + (gt[2] - gt[0] + one) * (gt[3] - gt[1] + one) - iw * ih
+    return np.where(union > 0, iw * ih / np.where(union > 0, union, 1.0), 0.0)
 
 
 def maxboxacc_reference(maps, gt_boxes, delta: float, thresholds: Sequence[float]) -> float:
     """MaxBoxAcc(δ) in percent of full-resolution maps (B, H, W) with one ground-truth box (B, 4) each: the largest,
     over the thresholds τ, of the percentage of images whose best IoU is ``>= delta`` (the reference of
-    :func:`check_maxboxacc`; :func:`glsim_core.metrics.max_box_acc` with ``iou_thresholds=(delta,)`` at the maps'
-    own size)."""
-    metric = MaxBoxAccV2(iou_thresholds=(delta,), cam_thresholds=thresholds, convention="continuous")
-    maps, gts = _np(maps), _np(gt_boxes).reshape(-1, 4)
-    correct = np.zeros(len(metric.cam_thresholds))
-    for m, gt in zip(maps, gts):
-        correct += metric.best_ious(normalize_map(m), gt[None]) >= delta
-    return float(correct.max() / len(maps) * 100.0)
+    :func:`check_maxboxacc`)."""
+    return _maxboxacc_variant(maps, gt_boxes, delta, thresholds)
 
 
 def _np(x) -> np.ndarray:
@@ -52,42 +108,16 @@ def _np(x) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------ mistakes
-def _boxes_variant(score_map, tau: float, *, normalize: bool = True, multi: bool = True, strict: bool = False,
-                   connectivity: int = 8) -> np.ndarray:
-    """Known mistakes of :func:`estimated_boxes_reference`: no normalisation, the largest component only,
-    ``s > tau``, 4-connectivity."""
-    from scipy import ndimage
-
-    s = normalize_map(_np(score_map)) if normalize else _np(score_map)
-    mask = s > tau if strict else s >= tau
-    if connectivity == 8:
-        return boxes_from_mask(mask, multi_contour=multi)
-    labels, n = ndimage.label(mask)
-    if n == 0:
-        return np.zeros((1, 4))
-    return np.array([[sl[1].start, sl[0].start, sl[1].stop, sl[0].stop] for sl in ndimage.find_objects(labels)],
-                    dtype=np.float64)
-
-
-def _inclusive_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """A known mistake: box areas counted with a +1 (inclusive) convention on half-open boxes."""
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + 1, 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1, 0, None)
-    inter = ix * iy
-    area = lambda x: (x[:, 2] - x[:, 0] + 1) * (x[:, 3] - x[:, 1] + 1)  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
-
-
 def _maxboxacc_variant(maps, gt_boxes, delta: float, thresholds: Sequence[float], *, normalize: bool = True,
                        multi: bool = True, strict: bool = False, inclusive: bool = False, per_image: bool = False,
                        reduce: str = "max", scale: float = 100.0) -> float:
-    """Known mistakes of :func:`maxboxacc_reference` (flags as named)."""
+    """MaxBoxAcc(δ) by its definition, with flags for known mistakes (as named)."""
     maps, gts = _np(maps), _np(gt_boxes).reshape(-1, 4)
     hits = np.zeros((len(maps), len(thresholds)))
     for i, (m, gt) in enumerate(zip(maps, gts)):
         for j, tau in enumerate(thresholds):
             boxes = _boxes_variant(m, tau, normalize=normalize, multi=multi)
-            iou = (_inclusive_iou if inclusive else box_iou)(boxes, gt[None]).max()
+            iou = _iou(boxes, gt, inclusive).max()
             hits[i, j] = iou > delta if strict else iou >= delta
     if per_image:
         return float(hits.max(1).mean() * scale)
@@ -221,7 +251,7 @@ def check_estimated_boxes(estimated_boxes, *, quiet: bool = False) -> CheckResul
                       0.35)),
     ]
     return run_check("estimated_boxes", "the boxes of a thresholded score map, MaxBoxAccV2's rule", estimated_boxes,
-                     cases, quiet=quiet)
+                     cases, blocked=_blocked(), quiet=quiet)
 
 
 # ------------------------------------------------------------------------------------------------------ MaxBoxAcc
@@ -367,4 +397,4 @@ def check_maxboxacc(maxboxacc, *, quiet: bool = False) -> CheckResult:
         Case("48 × 80 images (H ≠ W), a batch of 5, δ = 0.3", run_case(lambda: _blob_set(85, 5, h=48, w=80), 0.3)),
     ]
     return run_check("maxboxacc", "MaxBoxAcc at one IoU threshold δ, the core of MaxBoxAccV2", maxboxacc, cases,
-                     quiet=quiet)
+                     blocked=_blocked(), quiet=quiet)

@@ -1,8 +1,11 @@
 """Checks for the SimPool exercises (notebooks 01 and 02): f_α, GAP / GeM / LSE as framework configurations,
 SimPool's forward pass, and γ against the sharpness of the pooling.
 
-References: :class:`glsim_core.pooling.FAlpha` (Eq. 8), :class:`~glsim_core.pooling.PoolingProcess` and
-:func:`~glsim_core.pooling.pool` (Table 1), :class:`~glsim_core.pooling.SimPool` (Eq. 12–17).
+The expected values are computed here, independently of the core: f_α by an explicit loop over the pooled entries
+(Eq. 5 and 8), GAP / GeM / LSE by their closed forms (Table 1), SimPool by Eq. 12–17 written out (LayerNorm
+included), the shares by their closed form. While the student's code runs, the core's pooling code (the references
+:class:`glsim_core.pooling.FAlpha`, :func:`~glsim_core.pooling.pool`, :class:`~glsim_core.pooling.SimPool`, ...) is
+unavailable, so a submission that delegates to it fails with a hint that says so.
 """
 
 from __future__ import annotations
@@ -12,12 +15,29 @@ from typing import Any
 
 import torch
 
-from ..pooling import FAlpha, PoolingProcess, PoolingResult, SimPool, pool
-from .grading import Case, CheckResult, Mismatch, call, compare, get_part, run_check
+from ..pooling import PoolingProcess, PoolingResult
+from .grading import Case, CheckResult, Mismatch, call, compare, core_functions, get_part, run_check
 
-__all__ = ["check_f_alpha", "check_pooling_configs", "check_simpool_forward", "check_gamma_sharpness"]
+__all__ = ["check_f_alpha", "check_pooling_configs", "check_simpool_forward", "check_gamma_sharpness",
+           "power_mean_reference", "simpool_params", "simpool_reference", "reference_shares"]
 
 _F64 = torch.float64
+_POOLING = ("glsim_core.pooling.framework", "glsim_core.pooling.methods", "glsim_core.pooling.simpool",
+            "glsim_core.pooling.simpool_variants")
+
+
+def _blocked_pooling() -> dict:
+    """Every function of the core's pooling code: what f_α, SimPool and the shares must not delegate to."""
+    return {**core_functions(*_POOLING), **_grader_references()}
+
+
+def _grader_references() -> dict:
+    return core_functions("glsim_core.exercises.checks_pooling", "glsim_core.exercises.checks_selection",
+                          "glsim_core.exercises.checks_localization",
+                          only=("power_mean_reference", "simpool_reference", "reference_shares",
+                                "selected_inside_reference", "gls_reference", "enclosing_box_reference",
+                                "rollout_reference", "flops_reference", "estimated_boxes_reference",
+                                "maxboxacc_reference"))
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -39,6 +59,30 @@ def _power_mean_inputs(seed: int, b: int = 2, p: int = 6, n: int = 5, k: int = 1
     return v, a
 
 
+def power_mean_reference(v: torch.Tensor, a: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Z = f_α⁻¹(Aᵀ f_α(V)) (Eq. 5 with Eq. 8) by an explicit loop over (b, k, n): (B, p, n), (B, p, k) ->
+    (B, k, n). α = 1 is the weighted geometric mean, α = −∞ / +∞ the max / min over the locations of positive
+    weight (the reference of :func:`check_f_alpha`)."""
+    b_, p_, n_ = v.shape
+    k_ = a.shape[2]
+    out = torch.empty(b_, k_, n_, dtype=_F64)
+    for b in range(b_):
+        for k in range(k_):
+            for n in range(n_):
+                pairs = [(float(a[b, j, k]), float(v[b, j, n])) for j in range(p_)]
+                if alpha == -math.inf:
+                    z = max(x for w, x in pairs if w > 0)
+                elif alpha == math.inf:
+                    z = min(x for w, x in pairs if w > 0)
+                elif alpha == 1:
+                    z = math.exp(sum(w * math.log(x) for w, x in pairs))
+                else:
+                    g = (1 - alpha) / 2
+                    z = sum(w * x ** g for w, x in pairs) ** (1 / g)
+                out[b, k, n] = z
+    return out
+
+
 def check_f_alpha(weighted_power_mean, *, quiet: bool = False) -> CheckResult:
     """Exercise ``f_alpha``: ``weighted_power_mean(v, a, alpha)`` returns Z = f_α⁻¹(Aᵀ f_α(V)) (Eq. 5 with Eq. 8)
     for V (B, p, n) ≥ 0 and weights A (B, p, k) → (B, k, n), including the limits α = ±∞."""
@@ -46,15 +90,16 @@ def check_f_alpha(weighted_power_mean, *, quiet: bool = False) -> CheckResult:
     def case(alpha: float, seed: int, hint: str, **kw):
         def run(fn):
             v, a = _power_mean_inputs(seed, **kw)
-            expected = FAlpha(alpha)(v, a)
+            expected = power_mean_reference(v, a, alpha)
             got = call(fn, v.clone(), a.clone(), alpha)
             mistakes = {}
             if math.isfinite(alpha) and alpha not in (1.0, -1.0):
                 mistakes["f_α with the sign of α flipped"] = (
-                    FAlpha(-alpha)(v, a), "Re-read the exponent of Eq. 8: which sign does α enter it with?")
+                    power_mean_reference(v, a, -alpha),
+                    "Re-read the exponent of Eq. 8: which sign does α enter it with?")
             if math.isfinite(alpha):
                 mistakes["the unweighted mean"] = (
-                    FAlpha(alpha)(v, torch.full_like(a, 1.0 / a.shape[1])),
+                    power_mean_reference(v, torch.full_like(a, 1.0 / a.shape[1]), alpha),
                     "The weights A must enter the mean: each column of A weighs the p locations.")
             compare(got, expected, what="Z", rtol=1e-6, atol=1e-9, hint=hint, mistakes=mistakes)
         return run
@@ -80,7 +125,8 @@ def check_f_alpha(weighted_power_mean, *, quiet: bool = False) -> CheckResult:
                                 "limit either: the maximum runs over the locations with a > 0, per query.",
                   k=2, weights="mask")),
     ]
-    return run_check("f_alpha", "Eq. 8: the pooling function f_α", weighted_power_mean, cases, quiet=quiet)
+    return run_check("f_alpha", "Eq. 8: the pooling function f_α", weighted_power_mean, cases,
+                     blocked=_blocked_pooling(), quiet=quiet)
 
 
 # ------------------------------------------------------------------------------------------------ pooling configs
@@ -111,67 +157,96 @@ def _tokens(seed: int, b: int = 2, p: int = 49, d: int = 8, positive: bool = Tru
 
 
 def check_pooling_configs(namespace, *, quiet: bool = False) -> CheckResult:
-    """Exercise ``pooling_configs``: ``make_gap()``, ``make_gem(p)`` and ``make_lse(r)`` each return a
-    :class:`~glsim_core.pooling.PoolingProcess` equal to GAP, GeM (fixed p) and LSE (fixed r) of Table 1.
+    """Exercise ``pooling_configs``: ``make_min()``, ``make_gem(p)`` and ``make_lse_sum(r)`` each return a
+    :class:`~glsim_core.pooling.PoolingProcess`: global min pooling, GeM with a fixed p (Table 1) and the summed
+    log-sum-exp (1/r) ln Σ_j e^{r x_j} (not Table 1's average) — three configurations notebook 01 does not build.
 
-    Pass a dict (``dict(make_gap=make_gap, ...)`` or ``globals()``) or any object with those attributes."""
+    Pass a dict (``dict(make_min=make_min, ...)`` or ``globals()``) or any object with those attributes."""
+    shapes = lambda x: [(x.shape[0], 1, x.shape[2])]  # noqa: E731
 
-    def gap_case(ns):
-        x = _tokens(11)
-        got = _pooled(_build(ns, "make_gap"), x, "make_gap")
-        expected = pool("gap")(x)
-        compare(got, expected, what="pooled U", rtol=1e-9, allow_shapes=[(x.shape[0], 1, x.shape[2])],
-                hint="GAP gives every location the same weight and averages (Table 1, first row).",
-                mistakes={"the sum over locations": (x.sum(1), "Your weights add up to p, not to one: which "
-                                                                "attention h gives the uniform weights 1_p/p?")})
+    def min_case(seed: int, positive: bool):
+        def run(ns):
+            x = _tokens(seed, positive=positive)
+            got = _pooled(_build(ns, "make_min"), x, "make_min")
+            compare(got, x.amin(1), what="pooled U", rtol=1e-12, allow_shapes=shapes(x),
+                    hint="Eq. 8 has two limits, α → −∞ and α → +∞: which one is the minimum (notebook 01 §3)?",
+                    mistakes={"max pooling": (x.amax(1), "α = −∞ gives the maximum: the minimum is the other limit."),
+                              "the mean": (x.mean(1), "A finite α gives a mean between the min and the max: the "
+                                                      "minimum is a limit of f_α, passed as a number.")})
+        return run
 
     def gem_case(p: float, seed: int):
         def run(ns):
             x = _tokens(seed)
             got = _pooled(_build(ns, "make_gem", p), x, "make_gem")
-            expected = pool("gem", p=p, learnable=False)(x)
-            wrong = PoolingProcess(init=None, similarity=None, attention="uniform", f=FAlpha(alpha=p))(x).u[:, 0]
-            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=[(x.shape[0], 1, x.shape[2])],
-                    hint="GeM is f_α with uniform weights; its exponent p is γ of Eq. 8.",
-                    mistakes={"f_α with α = p": (wrong, "You passed p as α. GeM's exponent p is γ: "
-                                                        "FAlpha takes either alpha= or gamma=.")})
+            expected = x.pow(p).mean(1).pow(1 / p)  # GeM: the power mean with exponent γ = p
+            gamma = (1 - p) / 2  # the exponent if p were passed as α
+            wrong = x.log().mean(1).exp() if gamma == 0 else x.pow(gamma).mean(1).pow(1 / gamma)
+            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=shapes(x),
+                    hint="GeM is f_α with uniform weights; its exponent p is the exponent of Eq. 8, not α.",
+                    mistakes={"f_α with α = p": (wrong, "You passed p as α. GeM's exponent p is the exponent "
+                                                        "(1 − α)/2 of Eq. 8: solve for α.")})
         return run
 
     def lse_case(r: float, seed: int):
         def run(ns):
             x = _tokens(seed, positive=False)
-            got = _pooled(_build(ns, "make_lse", r), x, "make_lse")
-            expected = pool("lse", r=r, learnable=False)(x)
+            got = _pooled(_build(ns, "make_lse_sum", r), x, "make_lse_sum")
             p = x.shape[1]
-            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=[(x.shape[0], 1, x.shape[2])],
-                    hint="LSE is the framework with uniform weights and the pooling function e^{rx} "
-                         "(glsim_core.pooling.Exp).",
-                    mistakes={"LSE with weights 1_p": (expected + math.log(p) / r,
-                                                       "Every value is off by the same constant: are your weights "
-                                                       "1_p/p (an average) or 1_p (a sum)?")})
+            expected = torch.logsumexp(r * x, dim=1) / r  # (1/r) ln Σ_j e^{r x_j}
+            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=shapes(x),
+                    hint="The pooling function is e^{rx} (glsim_core.pooling.Exp); what is left to choose is the "
+                         "attention, i.e. the weights of the sum.",
+                    mistakes={"Table 1's LSE (weights 1_p/p)": (
+                        expected - math.log(p) / r, "Every value is off by the same constant ln(p)/r: Table 1's "
+                                                    "LSE averages (weights 1_p/p); this one sums (weights 1_p).")})
         return run
 
     cases = [
-        Case("make_gap(): GAP of 2 × 49 tokens, d = 8", gap_case),
+        Case("make_min(): min pooling of 2 × 49 positive tokens, d = 8", min_case(11, True)),
+        Case("make_min(): min pooling of tokens with negative values", min_case(17, False)),
         Case("make_gem(3.0): GeM with p = 3", gem_case(3.0, 12)),
         Case("make_gem(1.0): GeM with p = 1 is GAP", gem_case(1.0, 13)),
         Case("make_gem(10.0): GeM with p = 10 leans towards max pooling", gem_case(10.0, 14)),
-        Case("make_lse(1.0): LSE with r = 1", lse_case(1.0, 15)),
-        Case("make_lse(5.0): LSE with r = 5 on features with negative values", lse_case(5.0, 16)),
+        Case("make_lse_sum(1.0): summed LSE with r = 1", lse_case(1.0, 15)),
+        Case("make_lse_sum(5.0): summed LSE with r = 5 on features with negative values", lse_case(5.0, 16)),
     ]
-    return run_check("pooling_configs", "GAP, GeM and LSE as configurations of the framework", namespace, cases,
-                     expects="namespace", quiet=quiet)
+    blocked = {**core_functions("glsim_core.pooling.methods", "glsim_core.pooling.simpool",
+                                "glsim_core.pooling.simpool_variants"), **_grader_references()}
+    return run_check("pooling_configs", "min pooling, GeM and summed LSE as configurations of the framework",
+                     namespace, cases, expects="namespace", blocked=blocked, quiet=quiet)
 
 
 # ------------------------------------------------------------------------------------------------ SimPool forward
-def _simpool(d: int, gamma: float | None, seed: int) -> SimPool:
-    torch.manual_seed(seed)
-    sp = SimPool(d, gamma=gamma).to(_F64)
+def simpool_params(d: int, gamma: float | None, seed: int) -> dict[str, Any]:
+    """Random single-head SimPool parameters as plain tensors (float64): the LayerNorm's ``ln_weight``, ``ln_bias``
+    and ``ln_eps``, the projections ``wq`` and ``wk`` (D, D) applied as ``x @ w.T``, ``gamma`` and ``eps``."""
     g = _gen(seed)
-    with torch.no_grad():
-        sp.norm.weight.copy_(torch.rand(d, generator=g, dtype=_F64) + 0.5)
-        sp.norm.bias.copy_(torch.randn(d, generator=g, dtype=_F64) * 0.1)
-    return sp.requires_grad_(False).eval()
+    bound = 1 / math.sqrt(d)  # the initialisation of nn.Linear
+    return dict(ln_weight=torch.rand(d, generator=g, dtype=_F64) + 0.5,
+                ln_bias=torch.randn(d, generator=g, dtype=_F64) * 0.1, ln_eps=1e-6,
+                wq=(torch.rand(d, d, generator=g, dtype=_F64) * 2 - 1) * bound,
+                wk=(torch.rand(d, d, generator=g, dtype=_F64) * 2 - 1) * bound, gamma=gamma, eps=1e-6)
+
+
+def simpool_reference(x: torch.Tensor, params: dict[str, Any], *, min_over: str = "image",
+                      query_from: str = "x") -> tuple[torch.Tensor, torch.Tensor]:
+    """SimPool's Eq. 12–17 written out (the reference of :func:`check_simpool_forward`): (u (B, D), a (B, N)).
+    ``min_over="batch"`` and ``query_from="ln"`` give two known mistakes."""
+    d = x.shape[-1]
+    mu = x.mean(-1, keepdim=True)
+    var = (x - mu).pow(2).mean(-1, keepdim=True)  # the biased variance, as LayerNorm
+    xn = (x - mu) / torch.sqrt(var + params["ln_eps"]) * params["ln_weight"] + params["ln_bias"]
+    u0 = (xn if query_from == "ln" else x).mean(1)  # (12) (B, D)
+    q = u0 @ params["wq"].T  # (13)
+    k = xn @ params["wk"].T  # (14) (B, N, D)
+    a = torch.softmax(torch.einsum("bd,bnd->bn", q, k) / math.sqrt(d), dim=-1)  # (15)
+    gamma = params["gamma"]
+    if gamma is None:
+        return torch.einsum("bn,bnd->bd", a, xn), a
+    low = xn.amin() if min_over == "batch" else xn.amin(dim=(1, 2), keepdim=True)
+    v = xn - low + params["eps"]  # (16)
+    return torch.einsum("bn,bnd->bd", a, v.pow(gamma)).pow(1 / gamma), a  # (17)
 
 
 def _split_output(out: Any) -> tuple[Any, Any]:
@@ -183,18 +258,10 @@ def _split_output(out: Any) -> tuple[Any, Any]:
                    "Return both: `return u, a`.")
 
 
-def _query_from_normed(sp: SimPool, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A known mistake: the attention with the query seeded by the GAP of LN(X) instead of the raw X."""
-    xn = sp.norm(x)
-    q = sp.wq(xn.mean(1, keepdim=True))
-    a = ((q @ sp.wk(xn).transpose(1, 2)) * sp.scale).softmax(-1)[:, 0]
-    return a
-
-
 def check_simpool_forward(simpool_forward, *, quiet: bool = False) -> CheckResult:
-    """Exercise ``simpool_forward``: ``simpool_forward(sp, x)`` returns ``(u, a)`` for tokens x (B, N, D), using the
-    parameters of a single-head :class:`~glsim_core.pooling.SimPool` ``sp`` (``sp.norm``, ``sp.wq``, ``sp.wk``,
-    ``sp.gamma``, ``sp.eps``): u (B, D) as in Eq. 12–17, a (B, N) the attention of Eq. 15."""
+    """Exercise ``simpool_forward``: ``simpool_forward(x, params)`` returns ``(u, a)`` for tokens x (B, N, D) and
+    the parameters of a single-head SimPool as plain tensors (:func:`simpool_params`: ``ln_weight``, ``ln_bias``,
+    ``ln_eps``, ``wq``, ``wk``, ``gamma``, ``eps``): u (B, D) as in Eq. 12–17, a (B, N) the attention of Eq. 15."""
     d = 8
 
     def tokens(seed: int, b: int = 2, n: int = 16, spread: bool = False) -> torch.Tensor:
@@ -207,34 +274,34 @@ def check_simpool_forward(simpool_forward, *, quiet: bool = False) -> CheckResul
 
     def run_case(gamma, seed, check: str, b: int = 2, spread: bool = False):
         def run(fn):
-            sp = _simpool(d, gamma, seed)
+            params = simpool_params(d, gamma, seed)
             x = tokens(seed, b=b, spread=spread)
-            exp_u, exp_a = sp(x, return_attention=True)
-            u, a = _split_output(call(fn, sp, x.clone()))
+            exp_u, exp_a = simpool_reference(x, params)
+            given = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in params.items()}
+            u, a = _split_output(call(fn, x.clone(), given))
             shape_hint = ("Keep the batch dimension, also for B = 1 (the release squeezes it; Eq. 12–17 and this "
                           "repository do not)." if b == 1 else "")
             if check in ("a", "both"):
                 compare(a, exp_a, what="attention a", rtol=1e-6, atol=1e-10,
                         allow_shapes=[(b, 1, x.shape[1])],
                         hint=shape_hint or "Eq. 15: the query comes from Eq. 12–13, the keys from Eq. 14, the "
-                                           "softmax runs over the N locations with the scaling of the notebook.",
+                                           "softmax runs over the N locations with the scaling 1/√D.",
                         mistakes={"a query seeded with the GAP of LN(X)": (
-                            _query_from_normed(sp, x), "Eq. 12 seeds the query with the GAP of the raw features "
-                                                       "X; only the keys and values see the LayerNorm.")})
+                            simpool_reference(x, params, query_from="ln")[1],
+                            "Eq. 12 seeds the query with the GAP of the raw features X; only the keys and values "
+                            "see the LayerNorm.")})
             if check in ("u", "both"):
                 mistakes = {}
                 if gamma is not None:
-                    batch = SimPool(d, gamma=gamma, min_over="batch").to(_F64)
-                    batch.load_state_dict(sp.state_dict())
                     mistakes["the minimum over the whole batch (the release's rule)"] = (
-                        batch(x), "Eq. 16 takes the minimum over the elements of one image's LN(X), so that an "
-                                  "image's descriptor does not depend on the other images of its batch.")
+                        simpool_reference(x, params, min_over="batch")[0],
+                        "Eq. 16 takes the minimum over the elements of one image's LN(X), so that an image's "
+                        "descriptor does not depend on the other images of its batch.")
                 else:
-                    shifted = SimPool(d, gamma=1.0).to(_F64)
-                    shifted.load_state_dict(sp.state_dict())
                     mistakes["a shifted weighted mean"] = (
-                        shifted(x), "Without γ SimPool pools LN(X) itself: the shift of Eq. 16 is only needed "
-                                    "for the power of Eq. 17.")
+                        simpool_reference(x, {**params, "gamma": 1.0})[0],
+                        "Without γ SimPool pools LN(X) itself: the shift of Eq. 16 is only needed for the power "
+                        "of Eq. 17.")
                 compare(u, exp_u, what="pooled u", rtol=1e-6, atol=1e-10, mistakes=mistakes,
                         hint=shape_hint or "Eq. 16–17: values from the LayerNorm'd features, shifted to be "
                                            "positive, then the weighted power mean with exponent γ.")
@@ -249,18 +316,16 @@ def check_simpool_forward(simpool_forward, *, quiet: bool = False) -> CheckResul
                                                                                  spread=True)),
         Case("one image (B = 1) keeps its batch dimension", run_case(1.25, 26, "both", b=1)),
     ]
-    return run_check("simpool_forward", "SimPool's forward pass, Eq. 12–17", simpool_forward, cases, quiet=quiet)
+    return run_check("simpool_forward", "SimPool's forward pass, Eq. 12–17", simpool_forward, cases,
+                     blocked=_blocked_pooling(), quiet=quiet)
 
 
 # ------------------------------------------------------------------------------------------------ γ vs sharpness
 def reference_shares(v: torch.Tensor, a: torch.Tensor, gamma: float) -> torch.Tensor:
-    """The share of each location in each pooled channel, v_jc ∂u_c/∂v_jc / u_c, by autograd through the core's
-    f_α pooling (the reference of :func:`check_gamma_sharpness`)."""
-    v = v.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        u = FAlpha(gamma=gamma)(v, a.detach().unsqueeze(-1))  # (B, 1, D)
-        (grad,) = torch.autograd.grad(u.sum(), v)
-    return (v * grad / u).detach()
+    """The share of each location in each pooled channel, v_jc ∂u_c/∂v_jc / u_c, by its closed form
+    a_j v_jc^γ / Σ_i a_i v_ic^γ (the reference of :func:`check_gamma_sharpness`)."""
+    tilted = a.unsqueeze(-1) * v.pow(gamma)
+    return tilted / tilted.sum(dim=1, keepdim=True)
 
 
 def check_gamma_sharpness(pooling_shares, *, quiet: bool = False) -> CheckResult:
@@ -275,9 +340,8 @@ def check_gamma_sharpness(pooling_shares, *, quiet: bool = False) -> CheckResult
             a = torch.randn(b, n, generator=g, dtype=_F64).mul(1.5).softmax(-1)
             expected = reference_shares(v, a, gamma)
             got = call(fn, v.clone(), a.clone(), gamma)
-            with torch.enable_grad():
-                vv = v.clone().requires_grad_(True)
-                (gradient,) = torch.autograd.grad(FAlpha(gamma=gamma)(vv, a.unsqueeze(-1)).sum(), vv)
+            u = (a.unsqueeze(-1) * v.pow(gamma)).sum(1, keepdim=True).pow(1 / gamma)
+            gradient = a.unsqueeze(-1) * v.pow(gamma - 1) * u.pow(1 - gamma)  # ∂u_c/∂v_jc
             compare(got, expected, what="shares w", rtol=1e-6, atol=1e-10,
                     hint="The share of location j in u_c is v_jc ∂u_c/∂v_jc / u_c: differentiate Eq. 17 by hand, "
                          "or let torch.autograd.grad do it. Each channel's shares sum to one over the locations.",
@@ -296,7 +360,7 @@ def check_gamma_sharpness(pooling_shares, *, quiet: bool = False) -> CheckResult
         Case("γ = 25, a batch of 3: one location takes over", run_case(25.0, 34, b=3)),
     ]
     return run_check("gamma_sharpness", "γ against the sharpness of SimPool's pooling", pooling_shares, cases,
-                     quiet=quiet)
+                     blocked=_blocked_pooling(), quiet=quiet)
 
 
 def share_entropy(w: torch.Tensor) -> torch.Tensor:

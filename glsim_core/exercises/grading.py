@@ -1,7 +1,7 @@
 """The machinery behind every ``check_<name>``: hidden cases, friendly verdicts, a result object, a registry.
 
 A check is a list of :class:`Case` objects run against the student's function (or a namespace of functions). Each
-case calls the student's code through :func:`call`, compares with the core's reference through :func:`compare`
+case calls the student's code through :func:`call`, compares with the check's own reference through :func:`compare`
 (or raises :class:`Mismatch` itself), and never lets a traceback reach the student:
 
 * a stub that raises ``NotImplementedError`` gives a "not implemented yet" verdict (with the cases that already
@@ -19,17 +19,22 @@ can assert that every solution passes and every untouched stub reports "not impl
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
+import inspect
 import linecache
 import math
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = ["STUB_MESSAGE", "Case", "CaseResult", "CheckResult", "Mismatch", "NotImplementedYet", "StudentError",
-           "call", "compare", "compare_exact", "describe", "get_part", "run_check", "summary", "results", "reset",
-           "scoreboard"]
+           "ReferenceCalled", "core_functions", "references_blocked", "call", "compare", "compare_exact",
+           "describe", "get_part", "run_check", "summary", "results", "reset", "scoreboard"]
 
 #: The message of the ``raise NotImplementedError(...)`` stub the generator writes into student notebooks.
 STUB_MESSAGE = "your code here"
@@ -60,6 +65,99 @@ class StudentError(Exception):
     def __init__(self, func: str, exc: BaseException, where: str):
         super().__init__(f"{type(exc).__name__}: {exc}")
         self.func, self.exc, self.where = func, exc, where
+
+
+# ---------------------------------------------------------------------------------------------------- references
+class ReferenceCalled(Exception):
+    """Raised by a core reference implementation while a check blocks it (see :func:`references_blocked`)."""
+
+    def __init__(self, name: str):
+        super().__init__(f"{name} is the reference implementation; it is unavailable while the check runs")
+        self.name = name
+
+
+_CALLED: list[str] = []  # blocked references called during the current student call (even if the error was caught)
+_BLOCKED: dict[str, Callable] = {}  # the references the running check blocks
+
+
+def _reference_called(name: str) -> None:
+    """What a blocked reference runs instead of its own code."""
+    _CALLED.append(name)
+    raise ReferenceCalled(name)
+
+
+@functools.cache
+def _stub_code(name: str, freevars: tuple[str, ...]) -> types.CodeType:
+    """A code object that calls :func:`_reference_called` (found through ``__import__``: the code runs with the
+    blocked function's globals) and has the same free variables as the function it replaces."""
+    body = [f"        ({', '.join(freevars)},)"] if freevars else []
+    lines = ["def _factory():", *[f"    {v} = None" for v in freevars], "    def _blocked(*args, **kwargs):", *body,
+             f"        __import__({__name__!r}, fromlist=['_'])._reference_called({name!r})",
+             "    return _blocked"]
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # noqa: S102 - builds a stub from constant text
+    return namespace["_factory"]().__code__
+
+
+def _function_of(obj: Any) -> types.FunctionType | None:
+    """The Python function whose code runs when ``obj`` is called (through decorators, methods, properties)."""
+    if isinstance(obj, (staticmethod, classmethod)):
+        obj = obj.__func__
+    if isinstance(obj, property):
+        obj = obj.fget
+    obj = inspect.unwrap(obj) if callable(obj) else obj
+    if isinstance(obj, types.MethodType):
+        obj = obj.__func__
+    return obj if isinstance(obj, types.FunctionType) else None
+
+
+def core_functions(*modules: str, only: Iterable[str] = (), skip: Iterable[str] = ()) -> dict[str, Callable]:
+    """``{qualified name: function}`` of every function and method defined in the ``glsim_core`` modules
+    ``modules`` (e.g. ``"glsim_core.selection.gls"``); ``only`` keeps the names listed (``"select_boxes"``,
+    ``"FAlpha.forward"``), ``skip`` drops some."""
+    only, skip = set(only), set(skip)
+    out: dict[str, Callable] = {}
+    for name in modules:
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            items = [(attr, value)]
+            if isinstance(value, type) and value.__module__ == module.__name__:
+                items = [(f"{attr}.{k}", v) for k, v in vars(value).items()]
+            for qual, obj in items:
+                fn = _function_of(obj)
+                if fn is None or fn.__module__ != module.__name__ or qual in skip or (only and qual not in only):
+                    continue
+                out[f"{module.__name__}.{qual}"] = fn
+    return out
+
+
+@contextlib.contextmanager
+def references_blocked(references: Mapping[str, Callable]) -> Iterator[list[str]]:
+    """While inside, every function of ``references`` (``{name: function}``) raises :class:`ReferenceCalled`
+    instead of running, wherever the student's code reaches it from (the function's code is swapped, so names
+    imported before the check are blocked too); the yielded list collects the names called. Everything is restored
+    on exit, also after an exception."""
+    saved: list[tuple[types.FunctionType, types.CodeType]] = []
+    _CALLED.clear()
+    try:
+        for name, obj in references.items():
+            fn = _function_of(obj)
+            if fn is None or any(fn is f for f, _ in saved):
+                continue
+            stub = _stub_code(name, fn.__code__.co_freevars)
+            saved.append((fn, fn.__code__))
+            fn.__code__ = stub
+        yield _CALLED
+    finally:
+        for fn, code in reversed(saved):
+            fn.__code__ = code
+
+
+def _delegation(name: str, called: Sequence[str]) -> Mismatch:
+    ref = called[0]
+    return Mismatch("your own implementation", f"`{name}` calls `{ref}`, the reference implementation",
+                    f"Your function calls the reference implementation `{ref}`; write it yourself (this check makes "
+                    f"the reference unavailable while it runs).")
 
 
 # ---------------------------------------------------------------------------------------------------- results
@@ -201,15 +299,23 @@ def _changed(before: Any, after: Any) -> bool:
 def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """Call the student's ``fn``; turn ``NotImplementedError`` into :class:`NotImplementedYet` and any other
     exception into :class:`StudentError` (with the line of the student's code it came from). A tensor argument
-    modified in place is reported as a :class:`Mismatch`."""
+    modified in place, or a call to a reference the running check blocks (:func:`run_check`'s ``blocked``), is
+    reported as a :class:`Mismatch`."""
     name = _func_name(fn)
     before = [_snapshot(a) for a in args]
-    try:
-        out = fn(*args, **kwargs)
-    except NotImplementedError as exc:
-        raise NotImplementedYet(name, str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - everything the student's code raises becomes a verdict
-        raise StudentError(name, exc, _student_frame(exc.__traceback__)) from None
+    with references_blocked(_BLOCKED) as called:
+        try:
+            out = fn(*args, **kwargs)
+        except NotImplementedError as exc:
+            if called:
+                raise _delegation(name, called) from None
+            raise NotImplementedYet(name, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - everything the student's code raises becomes a verdict
+            if called or isinstance(exc, ReferenceCalled):
+                raise _delegation(name, called or [exc.name]) from None
+            raise StudentError(name, exc, _student_frame(exc.__traceback__)) from None
+        if called:
+            raise _delegation(name, called)
     for i, (b, a) in enumerate(zip(before, args)):
         if b is not None and _changed(b, a):
             raise Mismatch("your function to leave its inputs unchanged",
@@ -408,12 +514,24 @@ def _format(result: CheckResult, student: str) -> str:
 
 
 def run_check(exercise: str, title: str, student: Any, cases: Sequence[Case], *, expects: str = "function",
-              quiet: bool = False) -> CheckResult:
+              blocked: Mapping[str, Callable] | None = None, quiet: bool = False) -> CheckResult:
     """Run ``cases`` against ``student``, print the verdict (unless ``quiet``), record and return the result.
 
     ``expects`` describes what the check wants ("function" or "namespace") for the message when it gets something
-    else.
+    else. ``blocked`` (``{name: function}``, e.g. from :func:`core_functions`): the references the student must not
+    call; each call of the student's code runs with them raising (:func:`references_blocked`), and a call is a
+    failed case whose hint says so.
     """
+    _BLOCKED.clear()
+    _BLOCKED.update(blocked or {})
+    try:
+        return _run_cases(exercise, title, student, cases, expects, quiet)
+    finally:
+        _BLOCKED.clear()
+
+
+def _run_cases(exercise: str, title: str, student: Any, cases: Sequence[Case], expects: str,
+               quiet: bool) -> CheckResult:
     student_name = _func_name(student) if callable(student) else type(student).__name__
     result = CheckResult(exercise=exercise, title=title, status="passed")
     if expects == "function" and not callable(student):
