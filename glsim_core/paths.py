@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["repo_root", "data_dir", "cache_dir", "build_dir", "notebooks_dir"]
+__all__ = ["repo_root", "data_dir", "cache_dir", "build_dir", "notebooks_dir", "display_path"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -48,3 +48,11 @@ def build_dir() -> Path:
 
 def notebooks_dir() -> Path:
     return repo_root() / "notebooks"
+
+
+def display_path(path: str | Path) -> str:
+    """A path as printed for people: relative to the repository when inside it (no machine paths in outputs)."""
+    try:
+        return str(Path(path).resolve().relative_to(repo_root().resolve()))
+    except ValueError:
+        return str(path)

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..paths import cache_dir, data_dir
+from ..paths import cache_dir, data_dir, display_path
 from .shipped import ShippedFileError, check_sha256, sha256
 
 __all__ = ["FINETUNED", "FINETUNED_DIR", "ARCH_FIELDS", "finetuned_path", "finetuned_manifest_path",
@@ -252,7 +252,8 @@ def load_finetuned(name: str, train_if_missing: bool = True, profile: str | None
             info = {"source": "trained", "path": str(cached) if cache else None, "reason": why,
                     "top1": metrics["top1"], "config": config.to_dict(), "metrics": metrics}
     info["name"] = name
-    print(f"{name}: {info['source']} ({info['path']}), test top-1 {info['top1']:.2f}"
+    where = display_path(info["path"]) if info["path"] else "not saved"
+    print(f"{name}: {info['source']} ({where}), test top-1 {info['top1']:.2f}"
           if info.get("top1") is not None else f"{name}: {info['source']}")
     return (model, info) if return_info else model
 

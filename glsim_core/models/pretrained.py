@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..paths import display_path
+
 __all__ = ["BackboneWeights", "best_available_backbone"]
 
 
@@ -98,9 +100,9 @@ def best_available_backbone(profile: Any = None, model: str | None = None, prefe
         path = Path(cfg.file).expanduser()
         path = path if path.is_absolute() else repo_root() / path
         if path.is_file():
-            return BackboneWeights(name, True, f"file {_shown(path)}", "shipped checkpoint found",
+            return BackboneWeights(name, True, f"file {display_path(path)}", "shipped checkpoint found",
                                    {"file": str(path)})
-        reason = f"its checkpoint file {_shown(path)} is missing"
+        reason = f"its checkpoint file {display_path(path)} is missing"
     else:
         reason = "no checkpoint file is shipped for it"
     if cfg.hf_hub_id:
@@ -114,13 +116,3 @@ def best_available_backbone(profile: Any = None, model: str | None = None, prefe
             return BackboneWeights(name, True, f"url {cfg.url}", "will download (network allowed)")
         reason += "; its url weights cannot be downloaded (offline or cpu profile)"
     return BackboneWeights(name, False, "random initialisation", reason)
-
-
-def _shown(path: Path) -> str:
-    """A path as printed for people: relative to the repository when inside it (no machine paths in outputs)."""
-    from ..paths import repo_root
-
-    try:
-        return str(path.resolve().relative_to(repo_root().resolve()))
-    except ValueError:
-        return str(path)

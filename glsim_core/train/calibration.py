@@ -116,14 +116,14 @@ def localization_frame(result: dict[str, Any]):
 def load_calibration(path: str | Path | None = None) -> dict[str, Any] | None:
     """A calibration result: ``path``, else ``build/calibration/calibration.json``, else the shipped
     ``data/results/calibration_cpu.json``; None if there is none. The dict gains ``source`` (the file read)."""
-    from ..paths import build_dir, data_dir
+    from ..paths import build_dir, data_dir, display_path
 
     candidates = [Path(path)] if path is not None else [build_dir() / "calibration" / "calibration.json",
                                                         data_dir() / SHIPPED_CALIBRATION]
     for candidate in candidates:
         if candidate.is_file():
             result = json.loads(candidate.read_text())
-            result["source"] = str(candidate)
+            result["source"] = display_path(candidate)
             return result
     if path is not None:
         raise FileNotFoundError(f"no calibration result at {path}; run `python -m glsim_core calibrate`")
