@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -25,7 +26,8 @@ from glsim_core.experiments.aggregate import (
 from glsim_core.experiments.report import NOT_RUN, ablation_rows, build_report
 from glsim_core.experiments.sweep import resolve_target
 
-PAPERS = Path("/work/shared/papers")
+#: The papers' text: $GLSIM_PAPERS, else ``shared/papers`` beside the repository (where the project keeps it).
+PAPERS = Path(os.environ.get("GLSIM_PAPERS") or Path(__file__).resolve().parents[2] / "shared" / "papers")
 
 
 def _runs() -> pd.DataFrame:
