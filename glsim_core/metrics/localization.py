@@ -94,9 +94,7 @@ def reference_boxes(mask: np.ndarray, multi_contour: bool = True) -> np.ndarray:
     """The reference evaluation's boxes of a binary mask: ``x1 = min(max col + 1, W - 1)`` (same for y), used with
     inclusive IoU (``box_iou(..., inclusive=True)``). An empty mask gives ``(0, 0, 0, 0)``."""
     mask = np.asarray(mask, dtype=bool)
-    if not mask.any():
-        return np.zeros((1, 4), dtype=np.float64)
-    boxes = boxes_from_mask(mask, multi_contour)
+    boxes = boxes_from_mask(mask, multi_contour)  # an empty mask: (0, 0, 0, 0), unchanged by the clip below
     h, w = mask.shape
     boxes[:, 2] = np.minimum(boxes[:, 2], w - 1)
     boxes[:, 3] = np.minimum(boxes[:, 3], h - 1)
