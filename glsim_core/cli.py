@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "glsim_core.experiments.sweep:add_cli",
     "report": "glsim_core.experiments.report:add_cli",
     "finetune": "glsim_core.models.finetuned:add_cli",
+    "scale-map": "glsim_core.experiments.scale_map:add_cli",
 }
 
 

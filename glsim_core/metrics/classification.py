@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 __all__ = ["top1_accuracy", "confusion_matrix", "per_class_accuracy", "accuracy_from_confusion",
-           "relative_error", "mean_std", "format_mean_std"]
+           "relative_error", "mean_std", "format_mean_std", "difference"]
 
 
 def _as_tensor(x) -> torch.Tensor:
@@ -88,3 +88,25 @@ def format_mean_std(values: Sequence[float], digits: int = 2) -> str:
     if math.isnan(m):
         return "nan"
     return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def difference(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """``mean(a) - mean(b)`` of two sets of runs (e.g. two models over seeds) with its uncertainty.
+
+    Returns ``diff``, ``se`` (Welch: ``sqrt(s_a^2 / n_a + s_b^2 / n_b)``, the runs of a and b taken as independent),
+    ``df`` (Welch-Satterthwaite), ``ci95_low`` / ``ci95_high`` (``diff -+ t_{0.975, df} * se``), ``z``
+    (``diff / se``: a difference is read only when ``|z| > 2``) and ``n_a``, ``n_b``. Needs two runs on each side.
+    """
+    from scipy import stats
+
+    xa, xb = np.asarray(list(a), dtype=np.float64), np.asarray(list(b), dtype=np.float64)
+    if xa.size < 2 or xb.size < 2:
+        raise ValueError(f"a difference needs at least 2 runs on each side, got {xa.size} and {xb.size}")
+    va, vb = xa.var(ddof=1) / xa.size, xb.var(ddof=1) / xb.size
+    diff = float(xa.mean() - xb.mean())
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (xa.size - 1) + vb**2 / (xb.size - 1)) if se > 0 else float("inf")
+    half = float(stats.t.ppf(0.975, df)) * se if se > 0 else 0.0
+    z = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+    return {"diff": diff, "se": se, "df": float(df), "ci95_low": diff - half, "ci95_high": diff + half, "z": z,
+            "n_a": int(xa.size), "n_b": int(xb.size)}

@@ -1,0 +1,377 @@
+"""Where does GLSim's crop help? The offline benchmark's object scale swept, four models, five seeds a point.
+
+GLSim (§3.2) crops the box around the O tokens most similar to the CLS token and sends the crop through the same
+encoder again. A crop can only help where it *zooms*: where the object is small in the view, the crop is
+tighter than the view and still holds the object. This module measures that as a map over the object's size:
+
+* **Points** (:data:`SCALE_POINTS`): the benchmark's ``object_scale`` (the bird's body length as a fraction of the
+  view) at four values, from objects whose box covers a few per cent of the 64-px view to the default benchmark
+  (about 45 %). Each point is its own dataset (same classes, sizes and seed; only the scale differs), generated
+  under ``data/cache/benchmark_scale_<point>``.
+* **Models** (:func:`glsim_core.train.calibration.calibration_models`): ViT (CLS token), SimPool-ViT, GLSim (GLS
+  crops, GLSim Eq. 1-6) and GLSim with random crops (GLSim Table 12's control), each fine-tuned from the shipped
+  pretrained backbone with the profile's recipe; seeds 1-5.
+* **Geometry** (:func:`crop_geometry`): for each point, on the test images, the share of the view the object's box
+  covers, the share the GLS crop covers, the crop's zoom (``sqrt(view area / crop area)``, the linear
+  magnification the second pass sees) and the share of the object's box the crop keeps.
+
+Run it (resumable; one process per core, each taking every other run)::
+
+    python -m glsim_core scale-map run --shard 0/2 &  python -m glsim_core scale-map run --shard 1/2
+    python -m glsim_core scale-map collect            # data/results/scale_map_cpu.{csv,json} + manifest
+
+Every run is an ordinary :func:`glsim_core.train.fit` run in ``build/runs/scale_map/<point>/<model>/seed_<s>``
+(``metrics.json``, ``history.csv``, ``checkpoint.pt``); a finished run is read back, an interrupted one resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SCALE_POINTS", "SEEDS", "DEFAULT_OUT", "SHIPPED_CSV", "benchmark_spec", "ensure_point_data", "plan",
+           "run_scale_map", "crop_geometry", "collect_runs", "summarize", "differences", "load_scale_map"]
+
+#: point name -> the benchmark's object_scale range (body length / view); box share of the view grows ~ scale^2
+SCALE_POINTS: dict[str, tuple[float, float]] = {
+    "xs": (0.13, 0.19),
+    "s": (0.20, 0.28),
+    "m": (0.29, 0.39),
+    "l": (0.40, 0.55),  # the default benchmark's scale
+}
+SEEDS = (1, 2, 3, 4, 5)
+DEFAULT_OUT = "build/runs/scale_map"
+SHIPPED_CSV = "results/scale_map_{profile}.csv"  # under data/
+
+
+def benchmark_spec(point: str):
+    """The :class:`~glsim_core.data.synthetic.BenchmarkSpec` of a point: the default one at another scale."""
+    from ..data.synthetic import BenchmarkSpec
+
+    if point not in SCALE_POINTS:
+        raise ValueError(f"unknown scale point {point!r}; choose from {sorted(SCALE_POINTS)}")
+    return BenchmarkSpec(object_scale=SCALE_POINTS[point])
+
+
+def point_dataset_path(point: str) -> Path:
+    from ..paths import cache_dir
+
+    if point == "l":  # the default benchmark itself: no second copy
+        from ..data.synthetic import default_benchmark_path
+
+        return default_benchmark_path()
+    return cache_dir() / f"benchmark_scale_{point}"
+
+
+def ensure_point_data(point: str, progress: bool = True) -> Path:
+    """Generate a point's dataset if missing (under a file lock: several processes may ask at once)."""
+    from filelock import FileLock
+
+    from ..data.synthetic import ensure_benchmark
+
+    path = point_dataset_path(point)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        return ensure_benchmark(benchmark_spec(point), path, progress=progress)
+
+
+def _models(profile: str) -> list[dict[str, Any]]:
+    from ..train.calibration import calibration_models
+
+    return calibration_models(profile)
+
+
+def plan(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = None, models: Sequence[str] | None = None,
+         profile: str = "cpu") -> list[tuple[int, str, dict[str, Any]]]:
+    """The runs, seed-major (every point and model at seed 1 first): ``[(seed, point, model overrides)]``."""
+    points = list(points or SCALE_POINTS)
+    unknown = sorted(set(points) - set(SCALE_POINTS))
+    if unknown:
+        raise ValueError(f"unknown scale point(s) {unknown}; choose from {sorted(SCALE_POINTS)}")
+    specs = _models(profile)
+    names = [s["name"] for s in specs]
+    bad = sorted(set(models or ()) - set(names))
+    if bad:
+        raise ValueError(f"unknown model(s) {bad}; choose from {names}")
+    chosen = [s for s in specs if not models or s["name"] in models]
+    return [(int(seed), point, spec) for seed in seeds for point in points for spec in chosen]
+
+
+def _run_dir(out: Path, point: str, name: str, seed: int) -> Path:
+    from ..train.protocol import _slug
+
+    return out / point / _slug(name) / f"seed_{seed}"
+
+
+def _config(point: str, spec: dict[str, Any], seed: int, out: Path, profile: str, overrides: dict[str, Any]):
+    from ..train import TrainConfig
+
+    cfg = TrainConfig.from_profile(profile, **{**overrides, **spec})
+    return cfg.replace(dataset=str(point_dataset_path(point)), seed=int(seed), train_split="trainval",
+                       eval_split="test", out_dir=str(_run_dir(out, point, spec["name"], seed)), resume=True)
+
+
+def run_scale_map(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = None,
+                  models: Sequence[str] | None = None, out: str | Path = DEFAULT_OUT, profile: str = "cpu",
+                  shard: tuple[int, int] = (0, 1), dry_run: bool = False, **overrides: Any) -> list[dict[str, Any]]:
+    """Run (or read back) this shard's runs; return ``[{point, model, seed, status, top1, run_dir}]``.
+
+    ``shard=(i, n)`` takes runs i, i+n, i+2n ... of :func:`plan`, so n processes share the work without overlap;
+    ``overrides`` are :class:`~glsim_core.train.TrainConfig` fields for every run (e.g. ``epochs=1``).
+    """
+    from ..train.protocol import _run
+
+    index, count = int(shard[0]), int(shard[1])
+    if not 0 <= index < count:
+        raise ValueError(f"shard must be i/n with 0 <= i < n, got {index}/{count}")
+    out = Path(out)
+    runs = plan(seeds, points, models, profile)[index::count]
+    rows = []
+    for point in dict.fromkeys(p for _, p, _ in runs):
+        if not dry_run:
+            ensure_point_data(point, progress=overrides.get("progress", True))
+    for seed, point, spec in runs:
+        cfg = _config(point, spec, seed, out, profile, overrides)
+        row = {"point": point, "model": spec["name"], "seed": seed, "run_dir": cfg.out_dir}
+        done = Path(cfg.out_dir) / "metrics.json"
+        if dry_run:
+            rows.append({**row, "status": "done" if done.is_file() else "planned"})
+            continue
+        print(f"scale map: point {point}, {spec['name']}, seed {seed}", flush=True)
+        metrics = _run(cfg)
+        rows.append({**row, "status": "ok", "top1": float(metrics["top1"])})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- geometry
+def _box_area(b: np.ndarray) -> np.ndarray:
+    return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+
+
+def crop_geometry(model, data, split: str = "test", max_samples: int | None = 400, batch_size: int = 100
+                  ) -> dict[str, float]:
+    """How a GLSim model's crops sit on the objects of a dataset with boxes.
+
+    Returns medians (and the 10th / 90th percentiles of the box share) over the images of ``split``:
+    ``box_share`` (object box area / view area, after the eval transform), ``crop_share`` (crop area / view area),
+    ``zoom`` (``sqrt(view area / crop area)``: how much larger the second pass sees what the crop holds),
+    ``kept`` (mean share of the object's box inside the crop), ``kept90`` (share of crops that keep ≥ 90 % of the
+    box) and ``n``. Boxes are half-open pixel boxes ``(x0, y0, x1, y1)`` on the network's input.
+    """
+    import torch
+
+    from ..data.hf import collate_images
+
+    if not hasattr(model, "forward_details"):
+        raise ValueError("crop_geometry needs a GLSim model (one with forward_details)")
+    ds = data.torch_split(split, train=False, with_boxes=True)
+    n = len(ds) if max_samples is None else min(len(ds), int(max_samples))
+    gts, crops, view = [], [], None
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                batch = collate_images(ds.__getitems__(list(range(start, min(n, start + batch_size)))))
+                keep = [bx.reshape(-1, 4).shape[0] > 0 for bx in batch["boxes"]]
+                if not any(keep):
+                    continue
+                x = batch["image"][torch.tensor(keep)]
+                view = tuple(x.shape[-2:])
+                details = model.forward_details(x)
+                if details.boxes is None:
+                    raise ValueError("the model makes no crops (use_crops=False)")
+                crops.append(details.boxes.float().numpy())
+                gts.append(torch.stack([bx.reshape(-1, 4)[0] for bx, ok in zip(batch["boxes"], keep) if ok])
+                           .float().numpy())
+    finally:
+        model.train(was_training)
+    if not gts:
+        raise ValueError(f"no images with a box in split {split!r}")
+    gt, crop = np.concatenate(gts), np.concatenate(crops)
+    view_area = float(view[0] * view[1])
+    inter = np.stack([np.maximum(gt[:, 0], crop[:, 0]), np.maximum(gt[:, 1], crop[:, 1]),
+                      np.minimum(gt[:, 2], crop[:, 2]), np.minimum(gt[:, 3], crop[:, 3])], axis=1)
+    gt_area = np.maximum(_box_area(gt), 1e-9)
+    kept = _box_area(inter) / gt_area
+    box_share, crop_share = _box_area(gt) / view_area, _box_area(crop) / view_area
+    return {"box_share": float(np.median(box_share)), "box_share_p10": float(np.percentile(box_share, 10)),
+            "box_share_p90": float(np.percentile(box_share, 90)), "crop_share": float(np.median(crop_share)),
+            "zoom": float(np.median(np.sqrt(1.0 / np.maximum(crop_share, 1e-9)))), "kept": float(kept.mean()),
+            "kept90": float((kept >= 0.9).mean()), "n": int(len(gt))}
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def collect_runs(out: str | Path = DEFAULT_OUT):
+    """Every finished run under ``out`` as a table: point, object_scale, model, seed, top1, epochs, the curve."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(Path(out).glob("*/*/seed_*/metrics.json")):
+        point = path.parents[2].name
+        if point not in SCALE_POINTS:
+            continue
+        m = json.loads(path.read_text())
+        cfg = m.get("config", {})
+        split = m.get("eval_split", "test")
+        curve = [round(float(h[f"{split}_top1"]), 2) for h in m.get("history", []) if f"{split}_top1" in h]
+        rows.append({"point": point, "object_scale": "-".join(f"{v:g}" for v in SCALE_POINTS[point]),
+                     "model": cfg.get("name") or cfg.get("model"), "seed": int(cfg.get("seed")),
+                     "top1": float(m["top1"]), "epochs": int(cfg.get("epochs")), "train_size": m.get("train_size"),
+                     "n_eval": m.get("n_eval"), "num_classes": m.get("num_classes"), "seconds": m.get("seconds"),
+                     "device": m.get("device"),
+                     "curve": json.dumps(curve)})
+    return pd.DataFrame(rows)
+
+
+def differences(runs, a: str, b: str) -> dict[str, float]:
+    """``a - b`` in top-1 at one point: mean difference, its standard error (Welch: independent seeds), the 95 %
+    interval from Student's t and the number of standard errors it lies from 0."""
+    from ..metrics.classification import difference
+
+    xa = runs.loc[runs["model"] == a, "top1"].to_numpy()
+    xb = runs.loc[runs["model"] == b, "top1"].to_numpy()
+    return difference(xa, xb)
+
+
+def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_classes: int = 12):
+    """Per point and model: mean, std, n, and per point the differences that answer the questions of the map.
+
+    Returns ``(table, diffs)``: ``table`` one row per (point, model) with ``top1_mean``, ``top1_std``, ``n``,
+    ``x_chance`` (mean / chance); ``diffs`` one row per (point, comparison) with :func:`differences`' columns.
+    """
+    import pandas as pd
+
+    chance = 100.0 / num_classes
+    table = (runs.groupby(["point", "model"], sort=False)["top1"]
+             .agg(top1_mean="mean", top1_std="std", n="count").reset_index())
+    table["x_chance"] = table["top1_mean"] / chance
+    if geometry:
+        for key in ("box_share", "crop_share", "zoom", "kept"):
+            table[key] = table["point"].map(lambda p, k=key: geometry.get(p, {}).get(k, math.nan))
+    comparisons = (("GLSim", "ViT"), ("GLSim", "GLSim-random"), ("SimPool-ViT", "ViT"))
+    diffs = []
+    for point, group in runs.groupby("point", sort=False):
+        for a, b in comparisons:
+            if {a, b} <= set(group["model"]):
+                diffs.append({"point": point, "comparison": f"{a} - {b}", **differences(group, a, b)})
+    return table, pd.DataFrame(diffs)
+
+
+def load_scale_map(path: str | Path | None = None, profile: str = "cpu") -> dict[str, Any] | None:
+    """The shipped scale map (``data/results/scale_map_<profile>.json``, which names its CSV), or None."""
+    from ..paths import data_dir
+
+    path = Path(path) if path is not None else data_dir() / SHIPPED_CSV.format(profile=profile)
+    path = path.with_suffix(".json")
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    import pandas as pd
+
+    result["runs"] = pd.read_csv(path.with_suffix(".csv"))
+    return result
+
+
+def collect(out: str | Path = DEFAULT_OUT, csv: str | Path | None = None, profile: str = "cpu",
+            command: str = "", geometry_seed: int = 1, note: str = "") -> Path:
+    """Gather the runs, measure each point's crop geometry on its seed-``geometry_seed`` GLSim, write
+    ``<csv>`` (one row per run), ``<csv>.json`` (summary, differences, geometry) and ``<csv>.manifest.json``."""
+    from ..models.shipped import sha256
+    from ..paths import data_dir
+    from ..train.engine import load_data, load_trained_model
+
+    out = Path(out)
+    runs = collect_runs(out)
+    if runs.empty:
+        raise FileNotFoundError(f"no finished scale-map runs under {out}; run `python -m glsim_core scale-map run`")
+    geometry = {}
+    for point in SCALE_POINTS:
+        run = _run_dir(out, point, "GLSim", geometry_seed)
+        if (run / "checkpoint.pt").is_file():
+            model, cfg, _ = load_trained_model(run)
+            geometry[point] = crop_geometry(model, load_data(cfg))
+    table, diffs = summarize(runs, geometry)
+    csv = Path(csv) if csv is not None else data_dir() / SHIPPED_CSV.format(profile=profile)
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(csv, index=False)
+    summary = {"points": {p: {"object_scale": list(s)} for p, s in SCALE_POINTS.items()}, "geometry": geometry,
+               "table": table.to_dict("records"), "differences": diffs.to_dict("records"),
+               "chance": 100.0 / 12, "csv": csv.name}
+    from ..notebook import _jsonable
+
+    csv.with_suffix(".json").write_text(json.dumps(_jsonable(summary), indent=2))
+    manifest = {"command": command, "profile": profile, "seeds": sorted(set(map(int, runs["seed"]))),
+                "runs": int(len(runs)), "epochs": sorted(set(map(int, runs["epochs"]))),
+                "total_train_seconds": float(runs["seconds"].fillna(0).sum()), "note": note,
+                "device": sorted(set(map(str, runs["device"]))),
+                "machine": " ".join(x for x in (platform.machine(), f"{os.cpu_count()} CPUs") if x),
+                "python": sys.version.split()[0], "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "files": {p.name: sha256(p) for p in (csv, csv.with_suffix(".json"))}}
+    try:
+        import torch
+
+        manifest["torch"] = torch.__version__
+    except ImportError:
+        pass
+    path = csv.with_suffix(".manifest.json")
+    path.write_text(json.dumps(manifest, indent=2))
+    return path
+
+
+# --------------------------------------------------------------------------------------------------- CLI
+def add_cli(sub) -> None:
+    p = sub.add_parser("scale-map", allow_abbrev=False,
+                       help="where GLSim's crop helps: the benchmark's object scale x 4 models x 5 seeds")
+    act = p.add_subparsers(dest="action", required=True)
+    r = act.add_parser("run", allow_abbrev=False, help="run (or resume) this shard's fine-tunes")
+    r.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated seeds (default 1-5)")
+    r.add_argument("--points", default=None, help=f"comma-separated points (default all: {', '.join(SCALE_POINTS)})")
+    r.add_argument("--models", default=None, help="comma-separated model labels (default: all four)")
+    r.add_argument("--shard", default="0/1", metavar="I/N", help="take runs I, I+N, ... (one process per core)")
+    r.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TrainConfig field for every run (repeatable), e.g. epochs=1")
+    r.add_argument("--dry-run", action="store_true", help="list the runs and whether they are done")
+    c = act.add_parser("collect", allow_abbrev=False, help="summarise the runs into data/results/ with a manifest")
+    c.add_argument("--note", default="", help="a remark stored in the manifest")
+    for q in (r, c):
+        q.add_argument("--out", default=DEFAULT_OUT, help=f"run folders (default {DEFAULT_OUT})")
+        q.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
+    c.add_argument("--csv", default=None, help="where to write (default data/results/scale_map_<profile>.csv)")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    import shlex
+
+    from .sweep import parse_assignments, parse_seeds
+
+    if args.action == "collect":
+        command = "python -m glsim_core scale-map " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        path = collect(args.out, args.csv, args.profile, command=command, note=args.note)
+        print(f"wrote {path.with_suffix('').with_suffix('.csv')} and {path}")
+        return 0
+    index, _, count = args.shard.partition("/")
+    try:
+        shard = (int(index), int(count or 1))
+    except ValueError:
+        raise ValueError(f"--shard must be I/N, e.g. 0/2, got {args.shard!r}") from None
+
+    def split(text):
+        return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+    rows = run_scale_map(parse_seeds(args.seeds), split(args.points), split(args.models), args.out, args.profile,
+                         shard=shard, dry_run=args.dry_run, **parse_assignments(args.fixed))
+    for row in rows:
+        print(f"{row['point']:>3} {row['model']:<13} seed {row['seed']:<3} {row['status']:<8} "
+              + (f"{row['top1']:.2f}" if "top1" in row else ""))
+    return 0

@@ -1,0 +1,135 @@
+"""The scale map: its plan, the crop geometry, the statistics of a difference, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from glsim_core.data.synthetic import BenchmarkSpec
+from glsim_core.experiments import scale_map
+from glsim_core.metrics.classification import difference
+
+
+def test_plan_is_seed_major_and_shards_do_not_overlap():
+    runs = scale_map.plan(seeds=(1, 2), points=("xs", "l"))
+    assert [(s, p, m["name"]) for s, p, m in runs[:5]] == [
+        (1, "xs", "ViT"), (1, "xs", "SimPool-ViT"), (1, "xs", "GLSim"), (1, "xs", "GLSim-random"), (1, "l", "ViT")]
+    assert len(runs) == 2 * 2 * 4 and runs[8][0] == 2
+    halves = [scale_map.plan(seeds=(1, 2), points=("xs", "l"))[i::2] for i in range(2)]
+    keys = [{(s, p, m["name"]) for s, p, m in h} for h in halves]
+    assert not keys[0] & keys[1] and len(keys[0] | keys[1]) == len(runs)
+    with pytest.raises(ValueError, match="unknown scale point.*'huge'"):
+        scale_map.plan(points=("huge",))
+    with pytest.raises(ValueError, match="unknown model.*'Swin'"):
+        scale_map.plan(models=("Swin",))
+
+
+def test_points_grow_and_the_largest_is_the_default_benchmark():
+    lows = [lo for lo, _ in scale_map.SCALE_POINTS.values()]
+    assert lows == sorted(lows)
+    assert scale_map.benchmark_spec("l") == BenchmarkSpec()
+    assert scale_map.benchmark_spec("xs").object_scale == scale_map.SCALE_POINTS["xs"]
+
+
+def test_difference_matches_a_hand_computation():
+    a, b = [50.0, 52.0, 54.0], [40.0, 41.0, 45.0, 46.0]
+    d = difference(a, b)
+    va, vb = np.var(a, ddof=1) / 3, np.var(b, ddof=1) / 4
+    assert d["diff"] == pytest.approx(52.0 - 43.0)
+    assert d["se"] == pytest.approx(math.sqrt(va + vb))
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 3)
+    assert d["df"] == pytest.approx(df)
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, df) * d["se"]
+    assert (d["ci95_low"], d["ci95_high"]) == pytest.approx((9.0 - half, 9.0 + half))
+    assert d["z"] == pytest.approx(9.0 / d["se"])
+    # swapping the sides flips the sign, not the uncertainty
+    r = difference(b, a)
+    assert r["diff"] == pytest.approx(-9.0) and r["se"] == pytest.approx(d["se"])
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        difference([1.0], [1.0, 2.0])
+
+
+class _Boxes:
+    """A stand-in dataset split whose items carry fixed boxes."""
+
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    def __len__(self):
+        return len(self.boxes)
+
+    def __getitems__(self, idx):
+        return [{"image": torch.zeros(3, 64, 64), "label": 0, "index": i,
+                 "boxes": torch.tensor([self.boxes[i]], dtype=torch.float32)}
+                for i in idx]
+
+
+class _Cropper(torch.nn.Module):
+    """forward_details returns the given crop boxes, in order."""
+
+    def __init__(self, crops):
+        super().__init__()
+        self.crops = torch.tensor(crops)
+        self.seen = 0
+
+    def forward_details(self, x):
+        out = self.crops[self.seen:self.seen + len(x)]
+        self.seen += len(x)
+        return SimpleNamespace(boxes=out)
+
+
+def test_crop_geometry_by_hand():
+    gts = [[0, 0, 32, 32], [16, 16, 48, 48]]  # each a quarter of the 64 x 64 view
+    crops = [[0, 0, 32, 32], [0, 0, 32, 32]]  # the first holds its box, the second keeps a quarter of it
+    data = SimpleNamespace(torch_split=lambda split, train, with_boxes: _Boxes(gts))
+    g = scale_map.crop_geometry(_Cropper(crops), data, batch_size=1)
+    assert g["n"] == 2
+    assert g["box_share"] == pytest.approx(0.25) and g["crop_share"] == pytest.approx(0.25)
+    assert g["zoom"] == pytest.approx(2.0)  # a quarter of the view is seen twice as large
+    assert g["kept"] == pytest.approx((1.0 + 0.25) / 2) and g["kept90"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="GLSim model"):
+        scale_map.crop_geometry(torch.nn.Linear(1, 1), data)
+
+
+def test_summarize_reads_differences_per_point():
+    rows = [{"point": p, "model": m, "seed": s, "top1": base + s * 0.5}
+            for p, shift in (("xs", 0.0), ("l", 5.0)) for m, base in (("ViT", 40.0 + shift), ("GLSim", 44.0 + shift))
+            for s in (1, 2, 3)]
+    table, diffs = scale_map.summarize(pd.DataFrame(rows), num_classes=10)
+    vit = table[(table.point == "xs") & (table.model == "ViT")].iloc[0]
+    assert vit["top1_mean"] == pytest.approx(41.0) and vit["n"] == 3 and vit["x_chance"] == pytest.approx(4.1)
+    assert list(diffs["comparison"]) == ["GLSim - ViT", "GLSim - ViT"]  # only the pairs that were run
+    assert diffs["diff"].tolist() == pytest.approx([4.0, 4.0])
+
+
+def test_tiny_scale_map_end_to_end(tmp_path, monkeypatch):
+    tiny = {p: BenchmarkSpec(num_classes=3, train_size=24, test_size=8, seed=3, object_scale=s)
+            for p, s in scale_map.SCALE_POINTS.items()}
+    monkeypatch.setattr(scale_map, "benchmark_spec", lambda p: tiny[p])
+    monkeypatch.setattr(scale_map, "point_dataset_path", lambda p: tmp_path / "data" / p)
+    out = tmp_path / "runs"
+    kw = dict(points=("xs",), out=out, epochs=1, batch_size=12, progress=False)
+    planned = scale_map.run_scale_map(seeds=(1,), dry_run=True, **kw)
+    assert [r["status"] for r in planned] == ["planned"] * 4
+    rows = scale_map.run_scale_map(seeds=(1, 2), models=("ViT", "GLSim"), **kw)
+    assert {(r["model"], r["seed"]) for r in rows} == {("ViT", 1), ("ViT", 2), ("GLSim", 1), ("GLSim", 2)}
+    assert all(0 <= r["top1"] <= 100 for r in rows)
+    again = scale_map.run_scale_map(seeds=(1, 2), models=("ViT", "GLSim"), dry_run=True, **kw)
+    assert {r["status"] for r in again} == {"done"}
+    csv = tmp_path / "results" / "scale_map_cpu.csv"
+    manifest = json.loads(scale_map.collect(out, csv, command="test").read_text())
+    assert manifest["runs"] == 4 and manifest["seeds"] == [1, 2] and set(manifest["files"]) == {
+        "scale_map_cpu.csv", "scale_map_cpu.json"}
+    runs = pd.read_csv(csv)
+    assert set(runs["point"]) == {"xs"} and all(len(json.loads(c)) == 1 for c in runs["curve"])
+    summary = scale_map.load_scale_map(csv)
+    assert 0 < summary["geometry"]["xs"]["crop_share"] <= 1 and summary["geometry"]["xs"]["n"] == 8
+    assert [d["comparison"] for d in summary["differences"]] == ["GLSim - ViT"]
