@@ -20,6 +20,9 @@ Run it (resumable; one process per core, each taking every other run)::
     python -m glsim_core scale-map run --shard 0/2 &  python -m glsim_core scale-map run --shard 1/2
     python -m glsim_core scale-map collect            # data/results/scale_map_cpu.{csv,json} + manifest
 
+``--points digits`` runs the same four models with the same recipe on the held-out boxed-digits dataset
+(:mod:`glsim_core.data.boxed_digits`): the check that the recipe was not tuned to the benchmark alone.
+
 Every run is an ordinary :func:`glsim_core.train.fit` run in ``build/runs/scale_map/<point>/<model>/seed_<s>``
 (``metrics.json``, ``history.csv``, ``checkpoint.pt``); a finished run is read back, an interrupted one resumes.
 """
@@ -48,6 +51,8 @@ SCALE_POINTS: dict[str, tuple[float, float]] = {
     "m": (0.29, 0.39),
     "l": (0.40, 0.55),  # the default benchmark's scale
 }
+#: the held-out check: the same models and recipe on a dataset the recipe was never chosen on (boxed digits)
+HELD_OUT = "digits"
 SEEDS = (1, 2, 3, 4, 5)
 DEFAULT_OUT = "build/runs/scale_map"
 SHIPPED_CSV = "results/scale_map_{profile}.csv"  # under data/
@@ -65,6 +70,10 @@ def benchmark_spec(point: str):
 def point_dataset_path(point: str) -> Path:
     from ..paths import cache_dir
 
+    if point == HELD_OUT:
+        from ..data.boxed_digits import default_digits_path
+
+        return default_digits_path()
     if point == "l":  # the default benchmark itself: no second copy
         from ..data.synthetic import default_benchmark_path
 
@@ -81,6 +90,10 @@ def ensure_point_data(point: str, progress: bool = True) -> Path:
     path = point_dataset_path(point)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
+        if point == HELD_OUT:
+            from ..data.boxed_digits import ensure_boxed_digits
+
+            return ensure_boxed_digits(path=path, progress=progress)
         return ensure_benchmark(benchmark_spec(point), path, progress=progress)
 
 
@@ -94,9 +107,9 @@ def plan(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = None, mode
          profile: str = "cpu") -> list[tuple[int, str, dict[str, Any]]]:
     """The runs, seed-major (every point and model at seed 1 first): ``[(seed, point, model overrides)]``."""
     points = list(points or SCALE_POINTS)
-    unknown = sorted(set(points) - set(SCALE_POINTS))
+    unknown = sorted(set(points) - set(SCALE_POINTS) - {HELD_OUT})
     if unknown:
-        raise ValueError(f"unknown scale point(s) {unknown}; choose from {sorted(SCALE_POINTS)}")
+        raise ValueError(f"unknown scale point(s) {unknown}; choose from {sorted(SCALE_POINTS)} or {HELD_OUT!r}")
     specs = _models(profile)
     names = [s["name"] for s in specs]
     bad = sorted(set(models or ()) - set(names))
@@ -218,13 +231,14 @@ def collect_runs(out: str | Path = DEFAULT_OUT):
     rows = []
     for path in sorted(Path(out).glob("*/*/seed_*/metrics.json")):
         point = path.parents[2].name
-        if point not in SCALE_POINTS:
+        if point not in SCALE_POINTS and point != HELD_OUT:
             continue
         m = json.loads(path.read_text())
         cfg = m.get("config", {})
         split = m.get("eval_split", "test")
         curve = [round(float(h[f"{split}_top1"]), 2) for h in m.get("history", []) if f"{split}_top1" in h]
-        rows.append({"point": point, "object_scale": "-".join(f"{v:g}" for v in SCALE_POINTS[point]),
+        scale = "-".join(f"{v:g}" for v in SCALE_POINTS[point]) if point in SCALE_POINTS else ""
+        rows.append({"point": point, "object_scale": scale,
                      "model": cfg.get("name") or cfg.get("model"), "seed": int(cfg.get("seed")),
                      "top1": float(m["top1"]), "epochs": int(cfg.get("epochs")), "train_size": m.get("train_size"),
                      "n_eval": m.get("n_eval"), "num_classes": m.get("num_classes"), "seconds": m.get("seconds"),
@@ -243,7 +257,7 @@ def differences(runs, a: str, b: str) -> dict[str, float]:
     return difference(xa, xb)
 
 
-def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_classes: int = 12):
+def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_classes: int | None = None):
     """Per point and model: mean, std, n, and per point the differences that answer the questions of the map.
 
     Returns ``(table, diffs)``: ``table`` one row per (point, model) with ``top1_mean``, ``top1_std``, ``n``,
@@ -251,10 +265,14 @@ def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_cla
     """
     import pandas as pd
 
-    chance = 100.0 / num_classes
     table = (runs.groupby(["point", "model"], sort=False)["top1"]
              .agg(top1_mean="mean", top1_std="std", n="count").reset_index())
-    table["x_chance"] = table["top1_mean"] / chance
+    if num_classes is None:  # per point, from the runs (the benchmark has 12 classes, the digits 10)
+        classes = runs.groupby("point")["num_classes"].first()
+        table["chance"] = table["point"].map(lambda p: 100.0 / float(classes[p]))
+    else:
+        table["chance"] = 100.0 / num_classes
+    table["x_chance"] = table["top1_mean"] / table["chance"]
     if geometry:
         for key in ("box_share", "crop_share", "zoom", "kept"):
             table[key] = table["point"].map(lambda p, k=key: geometry.get(p, {}).get(k, math.nan))
@@ -295,7 +313,7 @@ def collect(out: str | Path = DEFAULT_OUT, csv: str | Path | None = None, profil
     if runs.empty:
         raise FileNotFoundError(f"no finished scale-map runs under {out}; run `python -m glsim_core scale-map run`")
     geometry = {}
-    for point in SCALE_POINTS:
+    for point in (*SCALE_POINTS, HELD_OUT):
         run = _run_dir(out, point, "GLSim", geometry_seed)
         if (run / "checkpoint.pt").is_file():
             model, cfg, _ = load_trained_model(run)
@@ -306,7 +324,7 @@ def collect(out: str | Path = DEFAULT_OUT, csv: str | Path | None = None, profil
     runs.to_csv(csv, index=False)
     summary = {"points": {p: {"object_scale": list(s)} for p, s in SCALE_POINTS.items()}, "geometry": geometry,
                "table": table.to_dict("records"), "differences": diffs.to_dict("records"),
-               "chance": 100.0 / 12, "csv": csv.name}
+               "held_out": HELD_OUT, "csv": csv.name}
     from ..notebook import _jsonable
 
     csv.with_suffix(".json").write_text(json.dumps(_jsonable(summary), indent=2))

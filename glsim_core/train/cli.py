@@ -228,6 +228,11 @@ def add_data(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--out", default=None, metavar="DIR", help="where to write (default: under data/cache)")
         q.add_argument("--force", action="store_true", help="regenerate even if an identical copy exists")
         q.add_argument("--workers", type=int, default=None)
+    g = dsub.add_parser("digits", allow_abbrev=False,
+                        help="generate the held-out boxed-digits dataset in data/cache/boxed_digits")
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--out", default=None, metavar="DIR", help="where to write (default: data/cache/boxed_digits)")
+    g.add_argument("--force", action="store_true", help="regenerate even if an identical copy exists")
     i = dsub.add_parser("info", allow_abbrev=False,
                         help="load a dataset (hub id or path) and describe its splits and columns")
     i.add_argument("dataset")
@@ -244,6 +249,14 @@ def _data(args: argparse.Namespace) -> int:
         from ..data.hf import load_image_dataset
 
         print(load_image_dataset(args.dataset, args.config).describe())
+        return 0
+    if args.action == "digits":
+        from ..data.boxed_digits import DigitsSpec, ensure_boxed_digits, generate_boxed_digits
+
+        spec = DigitsSpec(**({"seed": args.seed} if args.seed is not None else {}))
+        t0 = time.perf_counter()
+        path = (generate_boxed_digits if args.force else ensure_boxed_digits)(spec, args.out)
+        print(f"boxed digits ready in {path} ({time.perf_counter() - t0:.1f} s)")
         return 0
     fields = ("num_classes", "train_size", "test_size", "view_size", "val_size", "seed")
     given = {k: getattr(args, k) for k in fields if getattr(args, k, None) is not None}
