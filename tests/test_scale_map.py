@@ -26,6 +26,8 @@ def test_plan_is_seed_major_and_shards_do_not_overlap():
     assert not keys[0] & keys[1] and len(keys[0] | keys[1]) == len(runs)
     with pytest.raises(ValueError, match="unknown scale point.*'huge'"):
         scale_map.plan(points=("huge",))
+    assert [m["name"] for _, _, m in scale_map.plan(seeds=(1,), points=("l",), models=("ViT-scratch",))] == [
+        "ViT-scratch"]
     with pytest.raises(ValueError, match="unknown model.*'Swin'"):
         scale_map.plan(models=("Swin",))
 

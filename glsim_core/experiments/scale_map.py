@@ -97,10 +97,15 @@ def ensure_point_data(point: str, progress: bool = True) -> Path:
         return ensure_benchmark(benchmark_spec(point), path, progress=progress)
 
 
+#: the headline table's fifth row (GLSim's "no pretraining" control), run only when asked for by name
+SCRATCH = "ViT-scratch"
+
+
 def _models(profile: str) -> list[dict[str, Any]]:
+    from ..profiles import get_profile
     from ..train.calibration import calibration_models
 
-    return calibration_models(profile)
+    return [*calibration_models(profile), {"name": SCRATCH, "model": get_profile(profile).model, "pretrained": False}]
 
 
 def plan(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = None, models: Sequence[str] | None = None,
@@ -115,7 +120,7 @@ def plan(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = None, mode
     bad = sorted(set(models or ()) - set(names))
     if bad:
         raise ValueError(f"unknown model(s) {bad}; choose from {names}")
-    chosen = [s for s in specs if not models or s["name"] in models]
+    chosen = [s for s in specs if (s["name"] in models if models else s["name"] != SCRATCH)]
     return [(int(seed), point, spec) for seed in seeds for point in points for spec in chosen]
 
 
@@ -276,7 +281,7 @@ def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_cla
     if geometry:
         for key in ("box_share", "crop_share", "zoom", "kept"):
             table[key] = table["point"].map(lambda p, k=key: geometry.get(p, {}).get(k, math.nan))
-    comparisons = (("GLSim", "ViT"), ("GLSim", "GLSim-random"), ("SimPool-ViT", "ViT"))
+    comparisons = (("GLSim", "ViT"), ("GLSim", "GLSim-random"), ("SimPool-ViT", "ViT"), ("ViT", SCRATCH))
     diffs = []
     for point, group in runs.groupby("point", sort=False):
         for a, b in comparisons:
