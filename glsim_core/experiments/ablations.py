@@ -43,7 +43,7 @@ GLSIM_DEFAULTS = {"selector": "gls", "top_o": 8, "metric": "cosine", "use_crops"
 
 #: per profile: the plain ViT, GLSim on it, and the coarse-patch pair of Table 15
 BACKBONES: dict[str, dict[str, str]] = {
-    "cpu": {"vit": "vit_nano_patch8_64", "glsim": "glsim_vit_nano_patch8_64",
+    "cpu": {"vit": "vit_nano_convstem_patch8_64", "glsim": "glsim_vit_nano_convstem_patch8_64",
             "vit_coarse": "vit_nano_patch16_64", "glsim_coarse": "glsim_vit_nano_patch16_64"},
     "gpu": {"vit": "vit_base_patch16_224.orig_in21k", "glsim": "glsim_vit_base_patch16_224",
             "vit_coarse": "vit_base_patch32_224.orig_in21k", "glsim_coarse": "glsim_vit_base_patch32_224"},

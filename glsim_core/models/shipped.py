@@ -31,6 +31,7 @@ PRETRAINED_DIR = "pretrained"
 SHIPPED: dict[str, dict[str, Any]] = {
     "vit_nano_patch8_64": {"file": "vit_nano_patch8_64.corpus.pth", "num_classes": 62},
     "resnet_nano_64": {"file": "resnet_nano_64.corpus.pth", "num_classes": 62},
+    "vit_nano_convstem_patch8_64": {"file": "vit_nano_convstem_patch8_64.corpus.pth", "num_classes": 62},
 }
 
 
