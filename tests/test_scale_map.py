@@ -135,3 +135,36 @@ def test_tiny_scale_map_end_to_end(tmp_path, monkeypatch):
     summary = scale_map.load_scale_map(csv)
     assert 0 < summary["geometry"]["xs"]["crop_share"] <= 1 and summary["geometry"]["xs"]["n"] == 8
     assert [d["comparison"] for d in summary["differences"]] == ["GLSim - ViT"]
+
+
+def _result(rows):
+    table, diffs = scale_map.summarize(pd.DataFrame(rows), num_classes=12)
+    return {"table": table.to_dict("records"), "differences": diffs.to_dict("records"), "geometry": {}}
+
+
+def test_reading_states_noise_direction_and_too_few_seeds():
+    wide = [{"point": "l", "model": m, "seed": s, "top1": v}
+            for m, vals in (("ViT", (40.0, 50.0, 60.0)), ("GLSim", (41.0, 51.0, 61.0)))
+            for s, v in zip((1, 2, 3), vals)]
+    lines = scale_map.reading(_result(wide), "l")
+    assert lines[0].startswith("ViT: 50.0 ± 10.0 % over 3 seed(s), 6.0× chance")
+    assert lines[-1].startswith("GLSim - ViT: +1.0 points") and lines[-1].endswith("within noise (+0.1 SE)")
+    tight = [{"point": "l", "model": m, "seed": s, "top1": base + 0.1 * s}
+             for m, base in (("ViT", 40.0), ("GLSim", 45.0)) for s in (1, 2, 3)]
+    assert "a direction beyond 2 standard errors" in scale_map.reading(_result(tight), "l")[-1]
+    two = [r for r in tight if r["seed"] < 3]
+    assert "too few seeds" in scale_map.reading(_result(two), "l")[-1]
+    with pytest.raises(ValueError, match="no runs at point 'xs'"):
+        scale_map.point_table(_result(tight), "xs")
+
+
+def test_plot_scale_map_draws_both_panels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rows = [{"point": p, "model": m, "seed": s, "top1": 40.0 + s + (3 if m == "GLSim" else 0)}
+            for p in ("xs", "l") for m in ("ViT", "GLSim", "GLSim-random") for s in (1, 2, 3)]
+    fig = scale_map.plot_scale_map(_result(rows))
+    left, right = fig.axes
+    assert {t.get_text() for t in left.get_legend().get_texts()} >= {"ViT", "GLSim", "chance (8.3 %)"}
+    assert {t.get_text() for t in right.get_legend().get_texts()} == {"GLSim − ViT", "GLSim − GLSim-random"}

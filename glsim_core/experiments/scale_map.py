@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SCALE_POINTS", "SEEDS", "DEFAULT_OUT", "SHIPPED_CSV", "benchmark_spec", "ensure_point_data", "plan",
+__all__ = ["point_table", "reading", "plot_scale_map", "MIN_SEEDS_TO_READ", "SCALE_POINTS", "SEEDS", "DEFAULT_OUT",
+           "SHIPPED_CSV", "benchmark_spec", "ensure_point_data", "plan",
            "run_scale_map", "crop_geometry", "collect_runs", "summarize", "differences", "load_scale_map"]
 
 #: point name -> the benchmark's object_scale range (body length / view); box share of the view grows ~ scale^2
@@ -349,6 +350,90 @@ def collect(out: str | Path = DEFAULT_OUT, csv: str | Path | None = None, profil
     path = csv.with_suffix(".manifest.json")
     path.write_text(json.dumps(manifest, indent=2))
     return path
+
+
+# ------------------------------------------------------------------------------------------------ reading
+#: a difference is read only with at least this many seeds on each side, and only beyond 2 standard errors
+MIN_SEEDS_TO_READ = 3
+
+
+def point_table(result: dict[str, Any], point: str):
+    """One point's models from a loaded result (:func:`load_scale_map`): mean, std, n, chance, × chance."""
+    import pandas as pd
+
+    table = pd.DataFrame(result["table"])
+    out = table[table["point"] == point].drop(columns=["point"]).reset_index(drop=True)
+    if out.empty:
+        raise ValueError(f"no runs at point {point!r}; points with runs: {sorted(set(table['point']))}")
+    return out
+
+
+def reading(result: dict[str, Any], point: str) -> list[str]:
+    """Plain sentences for one point: each model against chance, then each difference with its standard error,
+    read as a direction only beyond 2 SE with >= :data:`MIN_SEEDS_TO_READ` seeds a side."""
+    lines = []
+    for _, row in point_table(result, point).iterrows():
+        std = 0.0 if math.isnan(row["top1_std"]) else row["top1_std"]
+        lines.append(f"{row['model']}: {row['top1_mean']:.1f} ± {std:.1f} "
+                     f"% over {int(row['n'])} seed(s), {row['x_chance']:.1f}× chance ({row['chance']:.1f} %)")
+    for d in result["differences"]:
+        if d["point"] != point:
+            continue
+        head = (f"{d['comparison']}: {d['diff']:+.1f} points (SE {d['se']:.1f}, 95 % CI {d['ci95_low']:+.1f} … "
+                f"{d['ci95_high']:+.1f}, n = {d['n_a']}, {d['n_b']})")
+        if min(d["n_a"], d["n_b"]) < MIN_SEEDS_TO_READ:
+            verdict = f"too few seeds to read (fewer than {MIN_SEEDS_TO_READ} a side)"
+        elif abs(d["z"]) > 2:
+            verdict = f"a direction beyond 2 standard errors ({d['z']:+.1f} SE)"
+        else:
+            verdict = f"within noise ({d['z']:+.1f} SE)"
+        lines.append(f"{head}: {verdict}")
+    return lines
+
+
+def plot_scale_map(result: dict[str, Any], models: Sequence[str] = ("ViT", "SimPool-ViT", "GLSim", "GLSim-random")):
+    """Two panels against the object's box share of the view: top-1 of each model (mean, 95 % t-interval over
+    seeds, chance dashed) and GLSim − ViT / GLSim − GLSim-random with their 95 % intervals (0 dashed)."""
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    table = [r for r in result["table"] if r["point"] in SCALE_POINTS]
+    geometry = result.get("geometry", {})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+
+    def share(point: str) -> float:  # x position: the measured median box share, else the scale's midpoint squared
+        g = geometry.get(point, {})
+        return 100 * g["box_share"] if "box_share" in g else 100 * (sum(SCALE_POINTS[point]) / 2) ** 2
+
+    for k, model in enumerate(models):
+        rows = sorted((r for r in table if r["model"] == model), key=lambda r: share(r["point"]))
+        if not rows:
+            continue
+        x = [share(r["point"]) * (1 + 0.02 * (k - 1.5)) for r in rows]
+        half = [stats.t.ppf(0.975, r["n"] - 1) * r["top1_std"] / math.sqrt(r["n"]) if r["n"] > 1 else 0.0
+                for r in rows]
+        axes[0].errorbar(x, [r["top1_mean"] for r in rows], yerr=half, marker="o", capsize=3, label=model)
+    chance = [r["chance"] for r in table]
+    if chance:
+        axes[0].axhline(chance[0], color="k", ls="--", lw=1, label=f"chance ({chance[0]:.1f} %)")
+    axes[0].set(xscale="log", xlabel="object box, % of the view (median)", ylabel="test top-1 (%)",
+                title="accuracy (mean, 95 % CI over seeds)")
+    axes[0].legend(fontsize=9)
+    for comparison, marker in (("GLSim - ViT", "o"), ("GLSim - GLSim-random", "s")):
+        rows = sorted((d for d in result["differences"]
+                       if d["comparison"] == comparison and d["point"] in SCALE_POINTS),
+                      key=lambda d: share(d["point"]))
+        if rows:
+            axes[1].errorbar([share(d["point"]) for d in rows], [d["diff"] for d in rows],
+                             yerr=[[d["diff"] - d["ci95_low"] for d in rows],
+                                   [d["ci95_high"] - d["diff"] for d in rows]],
+                             marker=marker, capsize=3, label=comparison.replace(" - ", " − "))
+    axes[1].axhline(0, color="k", ls="--", lw=1)
+    axes[1].set(xscale="log", xlabel="object box, % of the view (median)", ylabel="difference (points)",
+                title="differences (95 % CI)")
+    axes[1].legend(fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 # --------------------------------------------------------------------------------------------------- CLI
