@@ -185,7 +185,7 @@ def draw_pooling_process(dim: int = 16, ax: Any = None, max_values: int = 6):
     steps = pooling_steps(dim)
     iterations = table1(dim=dim)["iterations"]
     if ax is None:
-        fig, ax = plt.subplots(figsize=(15, 6.2))
+        fig, ax = plt.subplots(figsize=(15, 5.8))
     fig = ax.figure
     w, h, gap, y = 2.35, 0.85, 0.55, 3.0
     cx = [1.9 + i * (w + gap) for i in range(len(steps))]
@@ -211,7 +211,7 @@ def draw_pooling_process(dim: int = 16, ax: Any = None, max_values: int = 6):
     ax.text((cx[-1] + cx[1]) / 2, y + h / 2 + 0.62, f"iterate: U ← U¹, X ← X¹ — {', '.join(looping)}",
             ha="center", va="bottom", fontsize=9)
     ax.set_xlim(-0.2, end + 1.5)
-    ax.set_ylim(-1.9, y + 1.5)
+    ax.set_ylim(-1.5, y + 1.5)
     ax.axis("off")
     ax.set_title("SimPool §3.1: the generic pooling process (PoolingProcess); under each step, how the Table-1 "
                  "methods fill it (glsim_core.pooling.table1)", fontsize=10)
