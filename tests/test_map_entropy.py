@@ -38,3 +38,18 @@ def test_scale_invariant_and_rejects_bad_maps():
         map_entropy(torch.zeros(1, 4))
     with pytest.raises(ValueError):
         uniform_entropy(0)
+
+
+def test_top_o_overlap_and_rank_correlation_by_hand():
+    from glsim_core.analysis import rank_correlation, top_o_overlap
+
+    a = torch.tensor([[0.9, 0.8, 0.1, 0.0], [0.0, 0.1, 0.2, 0.3]])
+    b = torch.tensor([[0.9, 0.0, 0.8, 0.1], [0.0, 0.1, 0.2, 0.3]])
+    # row 0: top-2 {0, 1} vs {0, 2} -> 1/2 shared; row 1 identical -> 1
+    assert top_o_overlap(a, b, 2) == pytest.approx(0.75)
+    assert rank_correlation(a, a) == pytest.approx(1.0)
+    assert rank_correlation(a, -a) == pytest.approx(-1.0)
+    # row 0 ranks: a -> (3, 2, 1, 0), b -> (3, 0, 2, 1): Spearman 1 - 6 * sum d^2 / (n (n^2 - 1)) = 1 - 6*6/60 = 0.4
+    assert rank_correlation(a[:1], b[:1]) == pytest.approx(0.4)
+    with pytest.raises(ValueError):
+        top_o_overlap(a, b[:, :3], 2)

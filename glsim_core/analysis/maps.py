@@ -6,7 +6,7 @@ import math
 
 import torch
 
-__all__ = ["map_entropy", "uniform_entropy"]
+__all__ = ["map_entropy", "uniform_entropy", "top_o_overlap", "rank_correlation"]
 
 
 def map_entropy(maps: torch.Tensor) -> torch.Tensor:
@@ -32,3 +32,24 @@ def uniform_entropy(n: int) -> float:
     if n < 1:
         raise ValueError("n must be >= 1")
     return math.log(n)
+
+
+def top_o_overlap(a: torch.Tensor, b: torch.Tensor, o: int) -> float:
+    """Mean share of the top-``o`` tokens that two (B, N) score maps have in common (1: the same selection)."""
+    from ..selection.gls import top_o_indices
+
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"need two (B, N) score maps of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    ta, tb = top_o_indices(a, o), top_o_indices(b, o)
+    shared = [len(set(p.tolist()) & set(q.tolist())) / o for p, q in zip(ta, tb)]
+    return float(sum(shared) / len(shared))
+
+
+def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman's rank correlation of two (B, N) score maps, per row, averaged over the rows (ties broken by
+    position)."""
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"need two (B, N) score maps of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    ra, rb = (t.argsort(1).argsort(1).to(torch.float64) for t in (a, b))
+    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
+    return float(((ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1))).mean())
