@@ -105,7 +105,7 @@ def draw_token_grid(ax, grid: Sequence[int], patch: int, selected: Sequence[int]
         r, c = divmod(int(i), cols)
         ax.add_patch(Rectangle((c * patch - 0.5, r * patch - 0.5), patch, patch, color=color, alpha=0.7))
         if labels:
-            ax.text(c * patch + patch / 2 - 0.5, r * patch + patch / 2 - 0.5, f"({r},{c})", ha="center",
+            ax.text(c * patch + patch / 2 - 0.5, r * patch + patch / 2 - 0.5, f"{r},{c}", ha="center",
                     va="center", fontsize=9)
     ax.set_aspect("equal")
     ax.set_xticks([])
