@@ -93,6 +93,7 @@ def draw_glsim(model: Any = None, ax: Any = None):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
+    model = _default_glsim() if model is None else model
     stages = glsim_stages(model)
     if ax is None:
         fig, ax = plt.subplots(figsize=(12, 3.8))
@@ -123,8 +124,9 @@ def draw_glsim(model: Any = None, ax: Any = None):
     ax.axis("off")
     handles = [Patch(facecolor=KIND_COLORS[k], edgecolor="0.3", label=v) for k, v in KIND_LEGEND.items()]
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False, fontsize=9)
-    ax.set_title(f"GLSim ({type(model).__name__ if model is not None else 'glsim_vit_nano_patch8_64'}): "
-                 "boxes named after the model's children and the selection functions it calls", fontsize=10)
+    backbone = getattr(model, "backbone_name", type(model).__name__)
+    ax.set_title(f"GLSim on {backbone}: boxes named after the model's children and the selection functions it "
+                 "calls", fontsize=10)
     return fig
 
 
