@@ -14,7 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["show_env", "smoke_mode", "record", "load_results", "savefig", "out_dir"]
+__all__ = ["show_env", "setup_figures", "smoke_mode", "record", "load_results", "savefig", "out_dir",
+           "FIGURE_DPI", "MIN_FONT_PT"]
+
+#: The resolution of every figure a notebook shows or saves (PNG), and the smallest font size on them.
+FIGURE_DPI = 110
+MIN_FONT_PT = 9
 
 
 def smoke_mode() -> bool:
@@ -22,8 +27,32 @@ def smoke_mode() -> bool:
     return os.environ.get("GLSIM_SMOKE", "0").strip().lower() in {"1", "true", "yes"}
 
 
+def setup_figures(dpi: int = FIGURE_DPI) -> None:
+    """The series' figure conventions, set once: PNG at ``dpi`` (inline and saved), fonts of at least
+    :data:`MIN_FONT_PT` pt. :func:`show_env` calls it, so every notebook gets it from its environment cell."""
+    try:
+        import matplotlib
+        import matplotlib.pyplot  # noqa: F401  (loads the backend first: its own defaults must not override ours)
+    except ImportError:  # without matplotlib there are no figures to configure
+        return
+    matplotlib.rcParams.update({
+        "figure.dpi": dpi, "savefig.dpi": dpi, "savefig.format": "png",
+        "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+        "legend.fontsize": 9, "legend.title_fontsize": 9, "figure.titlesize": 11,
+    })
+    if "IPython" in sys.modules:  # inside a kernel: inline figures as PNG (never JPEG), at the dpi above
+        try:
+            from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+            set_matplotlib_formats("png")
+        except Exception:  # no inline backend (plain Python): the rcParams above still apply
+            pass
+
+
 def show_env() -> dict[str, str]:
-    """Print one line of versions and the device a notebook will use; return them as a dict."""
+    """Print one line of versions and the device a notebook will use; return them as a dict.
+
+    Also applies the figure conventions (:func:`setup_figures`)."""
     import timm
     import torch
 
@@ -46,6 +75,7 @@ def show_env() -> dict[str, str]:
         "smoke": str(smoke_mode()),
     }
     print(" | ".join(f"{k} {v}" for k, v in info.items()))
+    setup_figures()
     return info
 
 
@@ -97,7 +127,7 @@ def load_results(out: str | os.PathLike) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def savefig(fig: Any, out: str | os.PathLike, name: str, dpi: int = 110) -> Path:
+def savefig(fig: Any, out: str | os.PathLike, name: str, dpi: int = FIGURE_DPI) -> Path:
     """Save a matplotlib figure as ``out/figures/name.png`` (figures are build outputs, not committed)."""
     folder = out_dir(Path(out) / "figures")
     path = folder / (name if name.endswith(".png") else f"{name}.png")

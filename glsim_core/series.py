@@ -22,7 +22,8 @@ from . import COLAB_REF, REPO_SLUG
 from .paths import build_dir, notebooks_dir, repo_root
 
 __all__ = [
-    "NotebookInfo", "discover", "index_table", "update_index", "colab_cell", "stamp", "check_conventions",
+    "NotebookInfo", "discover", "time_estimate", "select_notebooks", "index_table", "update_index", "colab_cell",
+    "stamp", "check_conventions",
     "run_series", "execute_inplace", "parameters_of", "check_parameters", "execute_with_parameters",
 ]
 
@@ -36,6 +37,7 @@ class NotebookInfo:
     number: str
     title: str
     summary: str
+    time: str = ""  # the first markdown cell's "**Time:**" line, as the index shows it
 
     @property
     def name(self) -> str:
@@ -69,6 +71,22 @@ def _title_and_summary(nb: dict) -> tuple[str, str]:
     return "(untitled)", ""
 
 
+TIME_RE = re.compile(r"\*\*Time:\*\*\s*(.+?)(?:\n\s*\n|$)", re.S)
+
+
+def time_estimate(nb: dict) -> str:
+    """The ``**Time:** ...`` line of a notebook's first markdown cell, without its parenthesised remarks (the
+    index's Time column); empty if there is none."""
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            match = TIME_RE.search(_source(cell))
+            if not match:
+                return ""
+            text = re.sub(r"\s*\([^)]*\)", "", " ".join(match.group(1).split()))
+            return text.strip().rstrip(".")
+    return ""
+
+
 def discover(folder: str | Path | None = None) -> list[NotebookInfo]:
     """The numbered notebooks of the series (``NN_topic.ipynb``), in order."""
     folder = Path(folder) if folder else notebooks_dir()
@@ -77,9 +95,25 @@ def discover(folder: str | Path | None = None) -> list[NotebookInfo]:
         match = NAME_RE.match(path.name)
         if not match:
             continue
-        title, summary = _title_and_summary(_read(path))
-        found.append(NotebookInfo(path=path, number=match.group(1), title=title, summary=summary))
+        nb = _read(path)
+        title, summary = _title_and_summary(nb)
+        found.append(NotebookInfo(path=path, number=match.group(1), title=title, summary=summary,
+                                  time=time_estimate(nb)))
     return found
+
+
+def select_notebooks(only: Iterable[str] | None = None, folder: str | Path | None = None) -> list[NotebookInfo]:
+    """The notebooks a series run executes: every numbered notebook, or those ``only`` names by number (``"05"``),
+    stem or file name — each notebook once, in series order, however many of its names ``only`` gives."""
+    wanted = {str(o) for o in (only or ())}
+    chosen, seen = [], set()
+    for nb in discover(folder):
+        key = nb.path.resolve()
+        if key in seen or (wanted and not wanted & {nb.number, nb.stem, nb.name}):
+            continue
+        seen.add(key)
+        chosen.append(nb)
+    return chosen
 
 
 def colab_url(name: str, ref: str = COLAB_REF) -> str:
@@ -93,11 +127,12 @@ def binder_url(name: str, ref: str = COLAB_REF) -> str:
 def index_table(notebooks: Iterable[NotebookInfo] | None = None, link_prefix: str = "notebooks/") -> str:
     """The Markdown table of contents: one line per notebook with Colab and Binder links."""
     notebooks = discover() if notebooks is None else list(notebooks)
-    lines = ["| # | Notebook | What it covers | Open |", "|---|---|---|---|"]
+    lines = ["| # | Notebook | What it covers | Time | Open |", "|---|---|---|---|---|"]
     for nb in notebooks:
         links = (f"[![Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(nb.name)}) "
                  f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(nb.name)})")
-        lines.append(f"| {nb.number} | [{nb.title}]({link_prefix}{nb.name}) | {nb.summary} | {links} |")
+        lines.append(f"| {nb.number} | [{nb.title}]({link_prefix}{nb.name}) | {nb.summary} | {nb.time or '—'} | "
+                     f"{links} |")
     return "\n".join(lines)
 
 
@@ -331,7 +366,7 @@ def run_series(
     os.environ.setdefault("GLSIM_HEADLESS", "1")  # kernels inherit it: explorers draw static figures
     out = Path(out) if out else build_dir()
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    selected = [nb for nb in discover() if not only or nb.number in set(only) or nb.stem in set(only)]
+    selected = select_notebooks(only)
     if not selected:
         raise ValueError(f"no notebook matches {list(only or [])}; available: {[nb.stem for nb in discover()]}")
     known = {name for nb in selected for name in parameters_of(nb.path)}
@@ -379,7 +414,9 @@ def _short(value: Any) -> str:
 
 
 def format_summary(rows: list[dict[str, Any]], profile: str, smoke: bool, out: Path) -> str:
-    """A short human summary of a series run (also printed by ``make run``)."""
+    """A short human summary of a series run (also printed by ``make run``): one line per notebook (a notebook
+    that appears in ``rows`` more than once is listed once, with its last run)."""
+    rows = list({r["notebook"]: r for r in rows}.values())
     total = sum(r["seconds"] for r in rows)
     ok = sum(r["status"] == "ok" for r in rows)
     lines = [f"# Notebook series: profile={profile}{' (smoke)' if smoke else ''}",

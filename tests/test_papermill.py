@@ -39,7 +39,7 @@ def test_series_runner_executes_and_summarises(root, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     rows = json.loads((tmp_path / "summary.json").read_text())
     assert [r["notebook"] for r in rows] == ["00_quickstart.ipynb"]
-    assert rows[0]["status"] == "ok" and rows[0]["figures"] == 1
+    assert rows[0]["status"] == "ok" and rows[0]["figures"] == 2  # glsim_crops, cls_attention
     assert rows[0]["results"]["profile"] == "cpu"
     assert (tmp_path / "notebooks" / "00_quickstart.ipynb").is_file()
     assert "1/1 notebooks ran" in proc.stdout

@@ -56,19 +56,27 @@ def show_image(ax, x: torch.Tensor, title: str | None = None, mean=IMAGENET_MEAN
 
 
 def overlay_scores(ax, x: torch.Tensor | None, scores: torch.Tensor, grid: Sequence[int], title: str | None = None,
-                   cmap: str = "inferno", alpha: float = 0.6, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> None:
-    """A (N,) token-score map drawn as a (rows, cols) heatmap, over the image ``x`` (3, H, W) if given."""
+                   cmap: str = "inferno", alpha: float = 0.6, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                   vmin: float | None = None, vmax: float | None = None, colorbar: bool = False):
+    """A (N,) token-score map drawn as a (rows, cols) heatmap, over the image ``x`` (3, H, W) if given.
+
+    ``vmin``/``vmax`` fix the colour scale (pass the same ones to panels that are compared); ``colorbar=True``
+    adds a colour bar beside the axes. Returns the heatmap's image (for ``fig.colorbar``)."""
     rows, cols = int(grid[0]), int(grid[1])
     heat = scores.detach().float().cpu().reshape(rows, cols).numpy()
     if x is not None:
         h, w = x.shape[-2:]
         ax.imshow(denormalize(x, mean, std), interpolation="nearest")
-        ax.imshow(heat, cmap=cmap, alpha=alpha, extent=(0, w, h, 0), interpolation="nearest")
+        im = ax.imshow(heat, cmap=cmap, alpha=alpha, extent=(0, w, h, 0), interpolation="nearest", vmin=vmin,
+                       vmax=vmax)
     else:
-        ax.imshow(heat, cmap=cmap, interpolation="nearest")
+        im = ax.imshow(heat, cmap=cmap, interpolation="nearest", vmin=vmin, vmax=vmax)
     if title:
         ax.set_title(title, fontsize=9)
     ax.axis("off")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    return im
 
 
 def draw_box(ax, box: Sequence[int] | torch.Tensor, color: str = "lime", label: str | None = None,
@@ -97,8 +105,8 @@ def draw_token_grid(ax, grid: Sequence[int], patch: int, selected: Sequence[int]
         r, c = divmod(int(i), cols)
         ax.add_patch(Rectangle((c * patch - 0.5, r * patch - 0.5), patch, patch, color=color, alpha=0.7))
         if labels:
-            ax.text(c * patch + patch / 2 - 0.5, r * patch + patch / 2 - 0.5, f"({r},{c})", ha="center",
-                    va="center", fontsize=6)
+            ax.text(c * patch + patch / 2 - 0.5, r * patch + patch / 2 - 0.5, f"{r},{c}", ha="center",
+                    va="center", fontsize=9)
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
