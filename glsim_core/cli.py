@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__, series
+from .analysis import cost
+from .envinfo import collect, format_report
+from .paths import build_dir
+from .profiles import get_profile
+from .safety import ensure_writable_dir
+from .series import format_summary, run_series
+from .train import finetuned
 
 COMMANDS: dict[str, str] = {
     "env": "glsim_core.cli:add_env",
@@ -24,11 +35,11 @@ COMMANDS: dict[str, str] = {
     "pretrain": "glsim_core.train.cli:add_pretrain",
     "compare": "glsim_core.train.cli:add_compare",
     "calibrate": "glsim_core.train.cli:add_calibrate",
-    "flops": "glsim_core.selection.flops:add_cli",
+    "flops": "glsim_core.cli:add_flops",
     "exercises": "glsim_core.exercises.generate:add_cli",
     "sweep": "glsim_core.experiments.sweep:add_cli",
     "report": "glsim_core.experiments.report:add_cli",
-    "finetune": "glsim_core.models.finetuned:add_cli",
+    "finetune": "glsim_core.cli:add_finetune",
 }
 
 
@@ -46,8 +57,6 @@ def add_env(sub: argparse._SubParsersAction) -> None:
 
 def _env(args: argparse.Namespace) -> int:
     import json
-
-    from .envinfo import collect, format_report
 
     report = collect(check_hub=not args.no_hub, hub_timeout=args.hub_timeout)
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
@@ -67,15 +76,9 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .paths import build_dir
-    from .profiles import get_profile
-    from .series import format_summary, run_series
-
     profile = get_profile(args.profile).name
     out = Path(args.out) if args.out else build_dir()
     if args.out:
-        from .safety import ensure_writable_dir
-
         ensure_writable_dir(out, "--out")
     rows = run_series(profile=profile, out=out, smoke=args.smoke, only=args.only, timeout=args.timeout)
     print(format_summary(rows, profile=profile, smoke=args.smoke, out=out))
@@ -98,8 +101,6 @@ def add_notebooks(sub: argparse._SubParsersAction) -> None:
 
 
 def _notebooks(args: argparse.Namespace) -> int:
-    from . import series
-
     paths = getattr(args, "paths", None) or [nb.path for nb in series.discover()]
     if args.action == "execute":
         series.execute_inplace(paths, timeout=args.timeout, smoke=args.smoke)
@@ -120,14 +121,114 @@ def _notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------------------- flops
+def add_flops(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("flops", help="cost of the discriminative feature selection mechanisms (GLSim Tables 1/7/8)")
+    p.add_argument("--model", default="vit_base_patch16_224",
+                   help="timm ViT name (vit_base_patch16_224 = Table 1, vit_base_patch14_224 = Table 7, "
+                        "vit_tiny_patch16_224 = Table 8, vit_nano_patch8_64 = the cpu profile)")
+    p.add_argument("--img-size", type=int, nargs="+", default=[224], help="image size(s), e.g. 224 448 768 1024")
+    p.add_argument("--methods", nargs="+", default=list(cost.DFSM_METHODS), choices=list(cost.DFSM_METHODS))
+    p.add_argument("--paper", action="store_true", help="print the table laid out as in the paper")
+    p.add_argument("--no-measured", action="store_true", help="skip the torch.utils.flop_counter column")
+    p.add_argument("--time", action="store_true", help="also time this project's implementations on the CPU")
+    p.set_defaults(func=_flops)
+
+
+def _flops(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    try:
+        cost.vit_spec(args.model)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    for size in args.img_size:
+        if size < 16 or size > 4096:
+            raise ValueError(f"--img-size must be between 16 and 4096, got {size}")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        if args.paper:
+            print(f"{args.model}: MFLOPs of each DFSM and % of the backbone's FLOPs (release's counting)")
+            print(cost.paper_table(args.model, args.img_size, args.methods).to_string())
+            return 0
+        for size in args.img_size:
+            table = cost.cost_table(args.model, size, measured=not args.no_measured, methods=args.methods)
+            line = f"{args.model} @ {size}px: backbone {table.attrs['backbone_mflops']:.2f} MFLOPs (analytic)"
+            if not args.no_measured:
+                line += f", {table.attrs['measured_backbone_mflops']:.2f} MFLOPs (torch.utils.flop_counter)"
+            print(line)
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+            if args.time:
+                timed = cost.time_dfsm(args.model, [size], [m for m in args.methods if m != "sacm"], progress=False)
+                print(timed[["method", "tokens", "seconds", "skipped"]].to_string(index=False))
+            print()
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- finetune
+def add_finetune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("finetune", help="fine-tune the shipped checkpoints (ViT, SimPool-ViT, GLSim, ResNet ± "
+                                        "SimPool) into data/finetuned with a manifest")
+    p.add_argument("--names", default=",".join(finetuned.FINETUNED),
+                   help=f"comma-separated recipes (default: {','.join(finetuned.FINETUNED)})")
+    p.add_argument("--profile", default="cpu", choices=["cpu", "gpu"], help="profile whose sizes to use (cpu)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the profile's)")
+    p.add_argument("--max-train", type=int, default=None, help="keep a seeded subset of the training split")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the profile's)")
+    p.add_argument("--seed", type=int, default=1, help="training seed (default 1)")
+    p.add_argument("--dataset", default=None, help="dataset (default: the profile's offline benchmark)")
+    p.add_argument("--out", default=None, help="output folder (default: data/finetuned)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--from-run", action="append", default=[], metavar="NAME=DIR",
+                   help="export a finished run with the recipe's network instead of training it again (e.g. "
+                        "vit=build/calibration/ViT/seed_1 after `python -m glsim_core calibrate`); repeatable")
+    p.set_defaults(func=_finetune)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    names = [n.strip() for n in args.names.split(",") if n.strip()]
+    if not names:
+        raise ValueError("--names is empty; choose from " + ",".join(finetuned.FINETUNED))
+    for n in names:
+        finetuned._check_name(n)
+    if args.out:
+        ensure_writable_dir(args.out, "--out")
+    overrides: dict[str, Any] = {"seed": args.seed}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.max_train is not None:
+        overrides["max_train_samples"] = args.max_train
+    if args.lr is not None:
+        overrides["lr"] = args.lr
+    if args.dataset is not None:
+        overrides["dataset"] = args.dataset
+    if args.no_progress:
+        overrides["progress"] = False
+    command = "python -m glsim_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
+        if sys.argv[1:2] == ["finetune"] else None
+    if command is None:
+        parts = ["python", "-m", "glsim_core", "finetune", "--names", ",".join(names), "--seed", str(args.seed)]
+        for flag, value in (("--epochs", args.epochs), ("--max-train", args.max_train), ("--lr", args.lr),
+                            ("--dataset", args.dataset), ("--out", args.out), ("--profile", args.profile)):
+            if value is not None:
+                parts += [flag, str(value)]
+        command = " ".join(shlex.quote(p) for p in parts)
+    from_runs = {}
+    for item in args.from_run:
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() not in names:
+            raise ValueError(f"--from-run takes NAME=DIR with NAME among --names {names}, got {item!r}")
+        from_runs[key.strip()] = value.strip()
+    finetuned.finetune(names, profile=args.profile, out=args.out, command=command, from_runs=from_runs, **overrides)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- the parser
 def _resolve(target: str) -> Callable[[argparse._SubParsersAction], None]:
     module, func = target.split(":")
     return getattr(importlib.import_module(module), func)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     parser = argparse.ArgumentParser(
         prog="python -m glsim_core",
         description="GLSim and SimPool on timm: notebooks, training, evaluation, benchmarks.",

@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import __version__
+from .runtime import describe_device, get_device
+
 __all__ = ["show_env", "smoke_mode", "record", "load_results", "savefig", "out_dir"]
 
 
@@ -26,9 +29,6 @@ def show_env() -> dict[str, str]:
     """Print one line of versions and the device a notebook will use; return them as a dict."""
     import timm
     import torch
-
-    from . import __version__
-    from .runtime import describe_device, get_device
 
     try:
         import torchvision

@@ -13,15 +13,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .selection.gls import paper_top_o
+
 __all__ = ["Profile", "PROFILES", "get_profile", "default_profile_name", "paper_top_o"]
-
-
-def paper_top_o(img_size: int | tuple[int, int], dataset: str | None = None) -> int:
-    """GLSim §4's O: 8 tokens, 16 for Stanford Dogs, "doubled accordingly when using image size 448"."""
-    side = max(img_size) if isinstance(img_size, (tuple, list)) else int(img_size)
-    name = str(dataset or "").lower()
-    base = 16 if name == "dogs" or "stanford-dogs" in name or "stanford_dogs" in name else 8
-    return base * 2 if side >= 448 else base
 
 
 @dataclass(frozen=True)

@@ -227,9 +227,9 @@ def test_model_spec_parsing():
 
 
 def test_localization_scores_of_attention(bench, tmp_path):
+    from glsim_core.analysis.probes import localization_scores
     from glsim_core.data import load_image_dataset
     from glsim_core.models import create_model
-    from glsim_core.train.evaluation import localization_scores
 
     data = load_image_dataset(bench, img_size=32)
     model = create_model("vit_nano_patch8_64", num_classes=3, img_size=32, **TINY)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from .checks_pooling import _grader_references
 from .grading import Case, CheckResult, Mismatch, call, core_functions, run_check
 
 __all__ = ["check_estimated_boxes", "check_maxboxacc", "estimated_boxes_reference", "maxboxacc_reference"]
@@ -25,8 +26,6 @@ _FINE = tuple(np.round(np.arange(0.0, 1.0, 0.01), 2).tolist())  # τ ∈ {0, 0.0
 
 
 def _blocked() -> dict:
-    from .checks_pooling import _grader_references
-
     return {**core_functions("glsim_core.metrics.localization", "glsim_core.selection.probe"),
             **_grader_references()}
 

@@ -16,7 +16,8 @@ import math
 
 import torch
 
-from ..selection.flops import ViTSpec, format_mflops
+from ..analysis.cost import ViTSpec, format_mflops
+from .checks_pooling import _grader_references
 from .grading import Case, CheckResult, Mismatch, call, compare, compare_exact, core_functions, run_check
 
 __all__ = ["check_gls", "check_enclosing_box", "check_box_rule_ablation", "check_attention_rollout",
@@ -30,7 +31,6 @@ _SELECTION = ("glsim_core.selection.gls", "glsim_core.selection.attention", "gls
 
 def _blocked(*extra: str, skip: tuple[str, ...] = ()) -> dict:
     """The core's selection code (and the graders' references): what the student must not delegate to."""
-    from .checks_pooling import _grader_references
 
     return {**core_functions(*_SELECTION, *extra, skip=skip), **_grader_references()}
 

@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
+from ..paths import build_dir, data_dir
+from .ablations import ablations
 from .aggregate import PAPER_REFERENCE, format_mean_std
 
 __all__ = ["build_report", "ablation_rows", "find_ablation_tables", "NOT_RUN"]
@@ -123,10 +126,6 @@ def build_report(runs: str | os.PathLike | None = None, build: str | os.PathLike
                  data: str | os.PathLike | None = None) -> str:
     """The report as markdown (see the module docstring). Folders default to ``build/runs``, ``build``, ``data``."""
     import pandas as pd
-
-    from .. import __version__
-    from ..paths import build_dir, data_dir
-    from .ablations import ablations
 
     runs = Path(runs) if runs is not None else build_dir() / "runs"
     build = Path(build) if build is not None else build_dir()
@@ -236,8 +235,6 @@ def add_cli(sub) -> None:
 
 
 def _cli(args) -> int:
-    from ..paths import build_dir
-
     text = build_report(runs=args.runs, build=args.build, data=args.data)
     if args.out == "-":
         print(text)

@@ -39,6 +39,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import train
+from ..notebook import _jsonable, load_results
+from ..paths import build_dir
+from ..runtime import get_device
+from ..safety import ensure_writable_dir
+from ..series import execute_with_parameters, parameters_of
+from ..train import TrainConfig
+
 __all__ = ["run_sweep", "collect", "parse_value", "parse_grid", "parse_assignments", "expand_grid", "resolve_target",
            "SweepTarget", "RUN_FILE", "RESULTS_CSV", "point_slug", "config_hash"]
 
@@ -245,7 +253,6 @@ class SweepTarget:
     def valid_keys(self) -> list[str]:
         if self.kind == "notebook":
             return sorted(k for k in self.notebook_params if k not in _RUNNER_NOTEBOOK_PARAMS)
-        from ..train import TrainConfig
 
         return sorted(k for k in TrainConfig.field_names() if k not in _RUNNER_TRAIN_FIELDS)
 
@@ -269,7 +276,6 @@ class SweepTarget:
         """Everything that defines a run except the seed and output folder (what the done-check compares)."""
         if self.kind == "notebook":
             return {"notebook": str(self.path), **{k: overrides[k] for k in sorted(overrides)}}
-        from ..train import TrainConfig
 
         values = apply_overrides(self.base, overrides)
         cfg = TrainConfig.from_dict({k: v for k, v in values.items() if k not in _RUNNER_TRAIN_FIELDS})
@@ -289,9 +295,6 @@ class SweepTarget:
         return result
 
     def _run_notebook(self, overrides, seed, run_dir, timeout) -> dict[str, Any]:
-        from ..notebook import load_results
-        from ..series import execute_with_parameters
-
         params = dict(overrides)
         if "SEED" in self.notebook_params:
             params["SEED"] = int(seed)
@@ -301,14 +304,10 @@ class SweepTarget:
         results = load_results(run_dir)
         device = results.get("device")
         if device is None:
-            from ..runtime import get_device
-
             device = str(get_device())
         return {"metrics": _scalar_metrics(results), "device": str(device)}
 
     def _config(self, overrides, seed, run_dir):
-        from ..train import TrainConfig
-
         values = apply_overrides(self.base, overrides)
         resume = (run_dir / "checkpoint.pt").is_file()  # an interrupted run continues where it stopped
         values.update(seed=int(seed), out_dir=str(run_dir), resume=resume)
@@ -330,9 +329,7 @@ class SweepTarget:
                 raise RuntimeError(f"subprocess exited {proc.returncode}: {tail[-1] if tail else ''}")
             metrics = json.loads((run_dir / "metrics.json").read_text())
         else:
-            from ..train import fit
-
-            metrics = fit(config).metrics
+            metrics = train.fit(config).metrics  # looked up per run (tests replace it)
         return {"metrics": _train_metrics(metrics), "device": str(metrics.get("device", ""))}
 
 
@@ -350,7 +347,6 @@ def _train_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 def resolve_target(target: str | os.PathLike, profile: str | None = None) -> SweepTarget:
     """``"train"``, a ``.json``/``.yaml`` TrainConfig file, or a ``.ipynb`` notebook -> :class:`SweepTarget`."""
-    from ..train import TrainConfig
 
     text = str(target)
     if text == "train":
@@ -364,8 +360,6 @@ def resolve_target(target: str | os.PathLike, profile: str | None = None) -> Swe
     if not path.is_file():
         raise FileNotFoundError(f"sweep target {text} does not exist")
     if suffix == ".ipynb":
-        from ..series import parameters_of
-
         params = parameters_of(path)
         if not params:
             raise ValueError(f"{path} has no 'parameters'-tagged cell: papermill cannot inject a sweep's values")
@@ -393,8 +387,6 @@ def _read_run(path: Path) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    from ..notebook import _jsonable
-
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=True))
     tmp.replace(path)
@@ -426,8 +418,6 @@ def run_sweep(target: str | os.PathLike | SweepTarget, grid: Mapping[str, Sequen
     (status ``planned``, or ``ok`` for runs already done). See the module docstring for the folder layout.
     """
     from tqdm.auto import tqdm
-
-    from ..paths import build_dir
 
     tgt = target if isinstance(target, SweepTarget) else resolve_target(target, profile=profile)
     grid = dict(grid or {})
@@ -574,8 +564,6 @@ def add_cli(sub) -> None:
 
 def _cli(args) -> int:
     if args.out and not args.dry_run:
-        from ..safety import ensure_writable_dir
-
         ensure_writable_dir(args.out, "--out")
     grid = parse_grid(args.grid)
     fixed = parse_assignments(args.fixed)
@@ -594,9 +582,8 @@ def _cli(args) -> int:
 
 def _run_config_file(path: str) -> int:
     """Entry point of an isolated run: ``python -m glsim_core.experiments.sweep CONFIG.json``."""
-    from ..train import TrainConfig, fit
 
-    fit(TrainConfig.from_json(path))
+    train.fit(TrainConfig.from_json(path))
     return 0
 
 

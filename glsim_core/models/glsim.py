@@ -52,9 +52,16 @@ from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
-from ..profiles import paper_top_o
+from ..pooling import SimPool
 from ..selection.attention import ATTENTION_MECHANISMS, attention_kind, attention_layers, scores_from_attention
-from ..selection.gls import BOX_RULES, METRICS, crop_and_resize, global_local_similarity, select_boxes
+from ..selection.gls import (
+    BOX_RULES,
+    METRICS,
+    crop_and_resize,
+    global_local_similarity,
+    paper_top_o,
+    select_boxes,
+)
 from .backbones import SMALL_VITS, drop_path_rates, patch_grid, record_attention, set_drop_path
 
 __all__ = ["GLSim", "GLSimOutput", "SELECTORS", "POOLS", "GLSIM_VARIANTS", "GLSIM_BACKBONES", "paper_top_o",
@@ -188,8 +195,6 @@ class GLSim(nn.Module):
             self.top_o = paper_top_o(tuple(enc.patch_embed.img_size) if enc.patch_embed.img_size else 224)
 
         if pool == "simpool":
-            from ..pooling import SimPool
-
             self.simpool = SimPool(dim, gamma=gamma)
         # Separate learnable CLS token for the crops (§3.2), initialised from the (possibly pretrained) encoder's.
         self.cls_token_crops = (nn.Parameter(enc.cls_token.detach().clone())

@@ -29,6 +29,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from ..pooling import SimPool, pool
+from ..pooling.simpool_variants import SimPoolVariant
 from .backbones import num_prefix_tokens, patch_grid, record_attention
 
 __all__ = [
@@ -155,8 +156,6 @@ def _build_pool(pooling: str | nn.Module, dim: int, family: str, gamma: Any, poo
     if name == "simpool":
         g = DEFAULT_GAMMA[family] if gamma is None else (None if gamma is False else float(gamma))
         if {"linear", "layernorm", "shared_qk"} & set(pool_kwargs):  # SimPool Table 10's design options
-            from ..pooling.simpool_variants import SimPoolVariant
-
             return SimPoolVariant(dim, gamma=g, **pool_kwargs)
         return SimPool(dim, gamma=g, **pool_kwargs)
     if gamma is not None:

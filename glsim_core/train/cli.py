@@ -11,14 +11,24 @@ import json
 import sys
 from pathlib import Path
 
-from .config import add_config_arguments, config_from_args
+from ..analysis.cost import benchmark_inference, count_parameters
+from ..analysis.probes import localization_scores
+from ..data import synthetic as syn
+from ..data.hf import collate_images, load_image_dataset
+from ..models import create_model
+from ..notebook import _jsonable
+from ..safety import ensure_writable_dir
+from .calibration import calibrate, localization_frame
+from .config import TrainConfig, add_config_arguments, config_from_args
+from .engine import _write_json, align_normalization, evaluate, fit, load_data, load_trained_model, weights_of
+from .pretrain import DEFAULT_RECIPE, pretrain_backbones
+from .protocol import LR_GRID, compare
+from .speed import training_throughput
 
 __all__ = ["add_train", "add_eval", "add_bench", "add_data", "add_pretrain", "add_compare"]
 
 
 def _print_json(obj) -> None:
-    from ..notebook import _jsonable
-
     print(json.dumps(_jsonable(obj), indent=2))
 
 
@@ -35,9 +45,6 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..safety import ensure_writable_dir
-    from .engine import fit
-
     config = config_from_args(args)
     ensure_writable_dir(args.out_dir, "--out")  # before any work
     result = fit(config)
@@ -68,12 +75,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..data.hf import collate_images
-    from .engine import align_normalization, evaluate, load_data, load_trained_model, weights_of
-    from .evaluation import localization_scores
-
     if args.out:  # before any work: a bad --out must not cost a whole evaluation
-        from ..safety import ensure_writable_dir
 
         ensure_writable_dir(args.out, "--out")
     model, config, ckpt = load_trained_model(args.checkpoint, device=args.device)
@@ -110,8 +112,6 @@ def _eval(args: argparse.Namespace) -> int:
         res["localization"] = localization_scores(model, data, split, args.maps, batch_size=args.batch_size,
                                                   max_samples=args.max_samples)
     if args.out:
-        from .engine import _write_json
-
         _write_json(Path(args.out) / "eval.json", res)
     print(f"top-1 ({split}) {res['top1']:.2f} % on {res['n']} images")
     for name, loc in res.get("localization", {}).items():
@@ -143,11 +143,6 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from ..metrics.efficiency import benchmark_inference
-    from ..metrics.flops import count_parameters
-    from ..models import create_model
-    from ..safety import ensure_writable_dir
-
     if args.out:
         ensure_writable_dir(args.out, "--out")
     try:
@@ -175,16 +170,12 @@ def _bench(args: argparse.Namespace) -> int:
           f"({res['device']})")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        from .engine import _write_json
 
         _write_json(Path(args.out) / "bench.json", res)
     return 0
 
 
 def _bench_training(args: argparse.Namespace, model_kwargs: dict) -> int:
-    from .config import TrainConfig
-    from .speed import training_throughput
-
     over = {"model": args.model, "model_kwargs": model_kwargs, "device": args.device, "amp": args.amp}
     for key in ("dataset", "batch_size", "img_size"):
         if getattr(args, key, None) is not None:
@@ -197,7 +188,6 @@ def _bench_training(args: argparse.Namespace, model_kwargs: dict) -> int:
           f"(rounds {', '.join(f'{v:.1f}' for v in res['bare'])}); engine/bare = {res['ratio']:.2f}")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        from .engine import _write_json
 
         _write_json(Path(args.out) / "bench_training.json", res)
     return 0
@@ -238,11 +228,7 @@ def add_data(sub: argparse._SubParsersAction) -> None:
 def _data(args: argparse.Namespace) -> int:
     import time
 
-    from ..data import synthetic as syn
-
     if args.action == "info":
-        from ..data.hf import load_image_dataset
-
         print(load_image_dataset(args.dataset, args.config).describe())
         return 0
     fields = ("num_classes", "train_size", "test_size", "view_size", "val_size", "seed")
@@ -284,8 +270,6 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
 def _pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .pretrain import DEFAULT_RECIPE, pretrain_backbones
-
     recipe = dataclasses.replace(DEFAULT_RECIPE, half=args.half) if args.half else DEFAULT_RECIPE
     flags = sys.argv[2:] if sys.argv[1:2] == ["pretrain"] else []
     command = " ".join(["python -m glsim_core pretrain", *flags])
@@ -317,9 +301,6 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from ..safety import ensure_writable_dir
-    from .protocol import LR_GRID, compare
-
     base = config_from_args(args)
     ensure_writable_dir(args.out, "--out")
     grid = None if args.lr_search is None else (tuple(args.lr_search) or LR_GRID)
@@ -348,9 +329,6 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from ..safety import ensure_writable_dir
-    from .calibration import calibrate, localization_frame
-
     ensure_writable_dir(args.out, "--out")
     extra = {"epochs": args.epochs} if args.epochs else {}
     res = calibrate(args.profile, seeds=args.seeds, out_root=args.out, models=args.models,

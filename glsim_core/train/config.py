@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.synthetic import default_benchmark_path
 from ..data.transforms import AUGREG_LEVELS, augreg
 from ..profiles import Profile, get_profile
 
@@ -157,7 +158,6 @@ class TrainConfig:
                     optimizer=p.optimizer, weight_decay=p.weight_decay,
                     augreg=PROFILE_AUGREG.get(p.name, "strong"))
         if p.name == "cpu":  # the benchmark lives under data/cache wherever the package runs from
-            from ..data.synthetic import default_benchmark_path
 
             if p.dataset == "data/cache/finegrained_benchmark":
                 base["dataset"] = str(default_benchmark_path())
