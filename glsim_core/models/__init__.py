@@ -30,5 +30,7 @@ def create_model(name: str, pretrained: bool = False, pooling: str | None = None
     for SimPool. Any other keyword goes to timm (``num_classes``, ``img_size``, ``drop_path_rate``...).
     """
     if pooling in (None, "default"):
+        if "gamma" in kwargs and kwargs["gamma"] is None:  # timm drops None keywords; False means the same (SimPool)
+            kwargs["gamma"] = False
         return timm.create_model(name, pretrained=pretrained, **kwargs)
     return create_with_pooling(name, pooling=pooling, pretrained=pretrained, **kwargs)
