@@ -15,14 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .runtime import describe_device, get_device
+from .runtime import describe_device, get_device, smoke_mode
 
 __all__ = ["show_env", "smoke_mode", "record", "load_results", "savefig", "out_dir"]
-
-
-def smoke_mode() -> bool:
-    """True when ``GLSIM_SMOKE=1``: CI shrinks every notebook's work further (the cpu profile stays the default)."""
-    return os.environ.get("GLSIM_SMOKE", "0").strip().lower() in {"1", "true", "yes"}
 
 
 def show_env() -> dict[str, str]:

@@ -22,6 +22,7 @@ from . import COLAB_REF, REPO_SLUG, binder_url, colab_url
 from .exercises.catalog import TABLE_END, TABLE_START, readme_table
 from .notebook import load_results
 from .paths import build_dir, notebooks_dir, repo_root
+from .runtime import env
 
 __all__ = [
     "NotebookInfo", "discover", "index_table", "update_index", "colab_cell", "stamp", "check_conventions",
@@ -275,7 +276,7 @@ def execute_inplace(paths: Iterable[str | Path], timeout: int = 1800, smoke: boo
     import nbformat
 
     timings = []
-    env_smoke, env_headless = os.environ.get("GLSIM_SMOKE"), os.environ.get("GLSIM_HEADLESS")
+    env_smoke, env_headless = env("GLSIM_SMOKE"), env("GLSIM_HEADLESS")
     os.environ["GLSIM_SMOKE"] = "1" if smoke else "0"
     os.environ["GLSIM_HEADLESS"] = "1"  # no widget frontend: explorers draw static figures
     try:

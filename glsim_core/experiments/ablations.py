@@ -36,6 +36,7 @@ from typing import Any
 from ..data.synthetic import BenchmarkSpec, ensure_benchmark
 from ..paths import build_dir, cache_dir, repo_root
 from ..profiles import get_profile
+from ..runtime import profile_name
 from ..weights.shipped import has_shipped_weights
 from .aggregate import PAPER_REFERENCE, parse_reference, summarize, with_reference
 from .sweep import parse_assignments, parse_seeds, resolve_target, run_sweep
@@ -352,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Run the papers' ablations (notebook 07) as sweeps and write one table.")
     p.add_argument("--tables", default="all",
                    help=f"comma-separated ablation names or 'all' ({', '.join(ABLATION_NAMES)})")
-    p.add_argument("--profile", default=os.environ.get("GLSIM_PROFILE", "cpu"), choices=sorted(BACKBONES))
+    p.add_argument("--profile", default=profile_name(), choices=sorted(BACKBONES))
     p.add_argument("--seeds", default="1,10,100")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the profile's)")
     p.add_argument("--max-train", type=int, default=None, help="max_train_samples per run (default: all)")

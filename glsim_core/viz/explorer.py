@@ -19,7 +19,6 @@ with the best IoU in the title.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from torch import nn
 from ..analysis.localisation import box_iou, boxes_from_mask, normalize_map, upsample_maps
 from ..analysis.probes import _applicable, encoder_of, layer_token_scores, token_scores
 from ..models.backbones import patch_grid
+from ..runtime import env_flag
 from ..selection import select_boxes
 from .maps import IMAGENET_MEAN, IMAGENET_STD, draw_box, overlay_scores, show_image
 
@@ -42,14 +42,11 @@ _ALL_METHODS = ("gls", "attention", "rollout", "maws", "psm", "simpool")
 
 def widget_frontend_available() -> bool:
     """Whether an interactive widget is worth returning (see the module docstring for the rules)."""
-    forced = os.environ.get("GLSIM_WIDGETS", "").strip().lower()
-    if forced in {"0", "false", "no", "off"}:
+    forced = env_flag("GLSIM_WIDGETS")
+    if forced is False:
         return False
-    if forced not in {"1", "true", "yes", "on"}:
-        if os.environ.get("GLSIM_SMOKE", "0").strip().lower() in {"1", "true", "yes"}:
-            return False
-        if os.environ.get("GLSIM_HEADLESS", "0").strip().lower() in {"1", "true", "yes"}:
-            return False
+    if forced is None and (env_flag("GLSIM_SMOKE") or env_flag("GLSIM_HEADLESS")):
+        return False
     try:
         import ipywidgets  # noqa: F401
         from IPython import get_ipython

@@ -15,7 +15,6 @@ so that switching to pretrained (or to random) weights is a one-line change.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ import timm
 
 from ..paths import display_path
 from ..profiles import get_profile
+from ..runtime import hub_offline
 from .shipped import SHIPPED, shipped_weights_path
 
 __all__ = ["BackboneWeights", "best_available_backbone"]
@@ -55,7 +55,7 @@ class BackboneWeights:
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in {"1", "true", "yes"}
+    return hub_offline()
 
 
 def _hub_cached(repo_id: str, filename: str | None) -> bool:
