@@ -198,7 +198,8 @@ def test_checkpoints_written_by_fit_load_with_weights_only(ds, tmp_path):
     from glsim_core.train import TrainConfig, fit
 
     cfg = TrainConfig(model="vit_nano_patch8_64", dataset=str(ds), img_size=32, epochs=1, batch_size=8,
-                      model_kwargs=json.loads(TINY), progress=False, out_dir=str(tmp_path / "a"), optimizer="adamw")
+                      model_kwargs=json.loads(TINY), progress=False, out_dir=str(tmp_path / "a"), optimizer="adamw",
+                      pretrained=False)
     fit(cfg)
     ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 1 and ckpt["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)

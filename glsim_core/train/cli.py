@@ -16,20 +16,14 @@ from ..analysis.probes import localization_scores
 from ..data import synthetic as syn
 from ..data.hf import collate_images, load_image_dataset
 from ..models import create_model
-from ..notebook import _jsonable
 from ..safety import ensure_writable_dir
+from . import engine, pretrain
 from .calibration import calibrate, localization_frame
 from .config import TrainConfig, add_config_arguments, config_from_args
-from .engine import _write_json, align_normalization, evaluate, fit, load_data, load_trained_model, weights_of
-from .pretrain import DEFAULT_RECIPE, pretrain_backbones
 from .protocol import LR_GRID, compare
 from .speed import training_throughput
 
 __all__ = ["add_train", "add_eval", "add_bench", "add_data", "add_pretrain", "add_compare"]
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(_jsonable(obj), indent=2))
 
 
 # ------------------------------------------------------------------------------------------------------ train
@@ -47,7 +41,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     ensure_writable_dir(args.out_dir, "--out")  # before any work
-    result = fit(config)
+    result = engine.fit(config)
     if config.out_dir:
         print(f"top-1 ({config.eval_split}) {result.top1:.2f} %; metrics in {Path(config.out_dir) / 'metrics.json'}")
     return 0
@@ -78,13 +72,13 @@ def _eval(args: argparse.Namespace) -> int:
     if args.out:  # before any work: a bad --out must not cost a whole evaluation
 
         ensure_writable_dir(args.out, "--out")
-    model, config, ckpt = load_trained_model(args.checkpoint, device=args.device)
+    model, config, ckpt = engine.load_trained_model(args.checkpoint, device=args.device)
     overrides = {"dataset": args.dataset} if args.dataset else {}
     if args.max_samples:
         overrides["max_eval_samples"] = args.max_samples
     split = args.split
     config = config.replace(eval_split=split if split in ("val", "test") else "test", progress=False, **overrides)
-    data = load_data(config)
+    data = engine.load_data(config)
     trained_on = list(ckpt.get("class_names") or [])
     if trained_on and list(data.class_names) != trained_on:
         only_ckpt = [c for c in trained_on if c not in data.class_names]
@@ -94,25 +88,26 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError(f"dataset {data.name!r} has other classes than checkpoint {args.checkpoint} was trained on "
                          f"({len(data.class_names)} vs {len(trained_on)}; {detail}): its accuracy would be "
                          f"meaningless. Evaluate on a dataset with the checkpoint's classes")
-    align_normalization(data, model)  # the same inputs `train` fed it
+    engine.align_normalization(data, model)  # the same inputs `train` fed it
     ds = data.torch_split(split, train=False, with_boxes=False)
     if args.max_samples and len(ds) > args.max_samples:
         ds = torch.utils.data.Subset(ds, range(args.max_samples))
     loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size, collate_fn=collate_images)
     device = next(model.parameters()).device
-    res = evaluate(model, loader, data.num_classes, device=device, amp=config.amp)
+    res = engine.evaluate(model, loader, data.num_classes, device=device, amp=config.amp)
     if not math.isfinite(res["loss"]):
         raise FloatingPointError(f"the loss of checkpoint {args.checkpoint} on {split} is {res['loss']}: its "
                                  f"weights are broken (a diverged run?); retrain it, e.g. with a lower --lr")
     res.update({"split": split, "dataset": data.name, "checkpoint": str(args.checkpoint),
-                "class_names": data.class_names, "weights": ckpt.get("weights", weights_of(model, config.pretrained))})
+                "class_names": data.class_names,
+                "weights": ckpt.get("weights", engine.weights_of(model, config.pretrained))})
     if args.maps:
         if not data.has_boxes:
             raise ValueError(f"--maps needs a dataset with boxes; {data.name!r} has none")
         res["localization"] = localization_scores(model, data, split, args.maps, batch_size=args.batch_size,
                                                   max_samples=args.max_samples)
     if args.out:
-        _write_json(Path(args.out) / "eval.json", res)
+        engine._write_json(Path(args.out) / "eval.json", res)
     print(f"top-1 ({split}) {res['top1']:.2f} % on {res['n']} images")
     for name, loc in res.get("localization", {}).items():
         print(f"MaxBoxAccV2 ({name}) {loc['maxboxacc_v2']:.2f} %")
@@ -171,7 +166,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
 
-        _write_json(Path(args.out) / "bench.json", res)
+        engine._write_json(Path(args.out) / "bench.json", res)
     return 0
 
 
@@ -189,7 +184,7 @@ def _bench_training(args: argparse.Namespace, model_kwargs: dict) -> int:
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
 
-        _write_json(Path(args.out) / "bench_training.json", res)
+        engine._write_json(Path(args.out) / "bench_training.json", res)
     return 0
 
 
@@ -270,10 +265,10 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
 def _pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
-    recipe = dataclasses.replace(DEFAULT_RECIPE, half=args.half) if args.half else DEFAULT_RECIPE
+    recipe = dataclasses.replace(pretrain.DEFAULT_RECIPE, half=args.half) if args.half else pretrain.DEFAULT_RECIPE
     flags = sys.argv[2:] if sys.argv[1:2] == ["pretrain"] else []
     command = " ".join(["python -m glsim_core pretrain", *flags])
-    manifest = pretrain_backbones(recipe, out_dir=args.out, models=args.models, progress=args.progress,
+    manifest = pretrain.pretrain_backbones(recipe, out_dir=args.out, models=args.models, progress=args.progress,
                                   max_train_samples=args.max_train_samples, num_workers=args.num_workers,
                                   command=command, work_dir=args.work_dir, resume=args.resume)
     for name, entry in manifest["backbones"].items():

@@ -50,7 +50,7 @@ from ..models import create_model
 from ..models.backbones import drop_path_rates, set_drop_path
 from ..models.glsim import GLSIM_BACKBONES
 from ..notebook import _jsonable
-from ..runtime import amp_dtype, autocast, get_device, seed_everything
+from ..runtime import amp_dtype, autocast, get_device, hub_offline, seed_everything
 from ..safety import CheckpointError, ensure_writable_dir, load_plain
 from ..selection.gls import paper_top_o
 from ..weights.shipped import SHIPPED
@@ -222,7 +222,13 @@ def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
 
     kwargs = model_kwargs_for(config, num_classes)
     if config.pooling not in (None, "default"):
-        kwargs["pooling"] = config.pooling
+        if _is_glsim_name(config.model):  # GLSim pools with its own SimPool (SimPool's options in model_kwargs)
+            if config.pooling != "simpool":
+                raise ValueError(f"GLSim pools with its CLS token or with SimPool: pooling must be None or 'simpool', "
+                                 f"got {config.pooling!r}")
+            kwargs.setdefault("pool", "simpool")
+        else:
+            kwargs["pooling"] = config.pooling
     try:
         try:
             model = create_model(config.model, pretrained=config.pretrained, **kwargs)
@@ -285,8 +291,7 @@ def _no_download_message(model: str, exc: BaseException) -> str:
         source = cfg.hf_hub_id or cfg.url or "timm" if cfg is not None else "timm"
     except Exception:
         source = "timm"
-    offline = "offline mode (HF_HUB_OFFLINE=1)" if os.environ.get("HF_HUB_OFFLINE", "0").lower() in (
-        "1", "true", "yes") else "no network"
+    offline = "offline mode (HF_HUB_OFFLINE=1)" if hub_offline() else "no network"
     return (f"the pretrained weights of {model!r} ({source}) are not shipped with this repository and must be "
             f"downloaded, which needs the network ({offline}: {type(exc).__name__}). Train from random "
             f"initialisation with --no-pretrained (pretrained=False), pick a model with shipped weights "
