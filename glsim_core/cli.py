@@ -1,8 +1,10 @@
-"""The command line: ``python -m glsim_core {env, run, notebooks, ...}``.
+"""The command line: ``python -m glsim_core {env, run, notebooks, train, flops, sweep, ...}``.
 
-Each sub-command lives beside the code it drives and registers itself here through ``COMMANDS``: a mapping from
-the command's name to ``"module:function"``, where the function takes the sub-parsers object and adds its parser
-(with ``set_defaults(func=...)``). Modules are imported lazily, so ``env`` works even when torch is broken.
+The CLI layer, at the top of the package: the parsers live here (the training commands' in
+:mod:`glsim_core.train.cli`), never in the modules they drive - ``flops`` calls :mod:`glsim_core.analysis.cost`,
+``finetune`` :mod:`glsim_core.train.finetuned`, ``sweep`` and ``report`` :mod:`glsim_core.experiments`. Each command
+registers through ``COMMANDS``: its name -> ``"module:function"``, where the function takes the sub-parsers object
+and adds its parser (with ``set_defaults(func=...)``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import shlex
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__, series
 from .analysis import cost
 from .envinfo import collect, format_report
+from .experiments import report, sweep
 from .paths import build_dir
 from .profiles import get_profile
 from .safety import ensure_writable_dir
@@ -37,8 +41,8 @@ COMMANDS: dict[str, str] = {
     "calibrate": "glsim_core.train.cli:add_calibrate",
     "flops": "glsim_core.cli:add_flops",
     "exercises": "glsim_core.exercises.generate:add_cli",
-    "sweep": "glsim_core.experiments.sweep:add_cli",
-    "report": "glsim_core.experiments.report:add_cli",
+    "sweep": "glsim_core.cli:add_sweep",
+    "report": "glsim_core.cli:add_report",
     "finetune": "glsim_core.cli:add_finetune",
 }
 
@@ -74,8 +78,6 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     profile = get_profile(args.profile).name
     out = Path(args.out) if args.out else build_dir()
     if args.out:
@@ -219,6 +221,75 @@ def _finetune(args: argparse.Namespace) -> int:
             raise ValueError(f"--from-run takes NAME=DIR with NAME among --names {names}, got {item!r}")
         from_runs[key.strip()] = value.strip()
     finetuned.finetune(names, profile=args.profile, out=args.out, command=command, from_runs=from_runs, **overrides)
+    return 0
+
+
+# -------------------------------------------------------------------------------------------------- sweep
+def add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep", allow_abbrev=False,
+        help="run a notebook or a training config once per grid point and seed; collect one tidy table",
+        description="Run TARGET (a notebook .ipynb, 'train', or a TrainConfig .json/.yaml) once per point of the "
+                    "grid and per seed into OUT/<point>/seed_<s>/, skipping runs already done, continuing past "
+                    "failures, and collect every run into OUT/results.csv.")
+    p.add_argument("target", help="notebook (.ipynb), 'train', or a TrainConfig .json/.yaml file")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="a swept key and its values (repeat for a cartesian product); model_kwargs.top_o=4,8 sets "
+                        "one model keyword")
+    p.add_argument("--seeds", default="1,10,100", help="comma-separated seeds (default 1,10,100)")
+    p.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting for every run (repeatable)")
+    p.add_argument("--out", default=None, help="output folder (default build/runs/<target name>)")
+    p.add_argument("--profile", default=None, choices=["cpu", "gpu"], help="profile of a 'train' target's sizes")
+    p.add_argument("--isolate", action="store_true", help="run each training run in its own process")
+    p.add_argument("--timeout", type=int, default=None, help="seconds per run (notebook cells / subprocess)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are done; run nothing")
+    p.set_defaults(func=_sweep)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    if args.out and not args.dry_run:
+        ensure_writable_dir(args.out, "--out")
+    grid = sweep.parse_grid(args.grid)
+    fixed = sweep.parse_assignments(args.fixed)
+    table = sweep.run_sweep(args.target, grid, seeds=sweep.parse_seeds(args.seeds), out=args.out, fixed=fixed,
+                      profile=args.profile, isolate=args.isolate, dry_run=args.dry_run, timeout=args.timeout)
+    out = table.attrs["out"]
+    counts = table["status"].value_counts().to_dict() if len(table) else {}
+    if args.dry_run:
+        for _, r in table.iterrows():
+            print(f"{r['status']:8s} {r['run_dir']}")
+        print(f"{len(table)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        return 0
+    print(f"{len(table)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+          + f"; table in {out}/{sweep.RESULTS_CSV}")
+    return 1 if len(table.attrs["failed"]) else 0
+
+
+# ------------------------------------------------------------------------------------------------- report
+def add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", allow_abbrev=False,
+                       help="render the reproduction report: claim, paper number, this repo's number, hardware",
+                       description="Render a markdown table of every claim this repository checks, with the "
+                                   "paper's number beside this repository's (from shipped results, sweeps under "
+                                   "--runs and notebook results under --build).")
+    p.add_argument("--runs", default=None, help="sweep folders (default build/runs)")
+    p.add_argument("--build", default=None, help="notebook outputs (default build/)")
+    p.add_argument("--data", default=None, help="shipped files (default data/)")
+    p.add_argument("--out", default=None, help="write the markdown here (default build/report.md); '-' prints it")
+    p.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    text = report.build_report(runs=args.runs, build=args.build, data=args.data)
+    if args.out == "-":
+        print(text)
+        return 0
+    out = Path(args.out) if args.out else build_dir() / "report.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    n_not_run = text.count(f"| {report.NOT_RUN} |")
+    print(f"wrote {out} ({n_not_run} paper rows not run)")
     return 0
 
 

@@ -219,29 +219,3 @@ def build_report(runs: str | os.PathLike | None = None, build: str | os.PathLike
     if not found:
         out += [f"No notebook results under `{build}` (run `python -m glsim_core run`).", ""]
     return "\n".join(out).rstrip() + "\n"
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("report", allow_abbrev=False,
-                       help="render the reproduction report: claim, paper number, this repo's number, hardware",
-                       description="Render a markdown table of every claim this repository checks, with the "
-                                   "paper's number beside this repository's (from shipped results, sweeps under "
-                                   "--runs and notebook results under --build).")
-    p.add_argument("--runs", default=None, help="sweep folders (default build/runs)")
-    p.add_argument("--build", default=None, help="notebook outputs (default build/)")
-    p.add_argument("--data", default=None, help="shipped files (default data/)")
-    p.add_argument("--out", default=None, help="write the markdown here (default build/report.md); '-' prints it")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    text = build_report(runs=args.runs, build=args.build, data=args.data)
-    if args.out == "-":
-        print(text)
-        return 0
-    out = Path(args.out) if args.out else build_dir() / "report.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    n_not_run = text.count(f"| {NOT_RUN} |")
-    print(f"wrote {out} ({n_not_run} paper rows not run)")
-    return 0

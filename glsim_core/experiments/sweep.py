@@ -43,7 +43,6 @@ from .. import train
 from ..notebook import _jsonable, load_results
 from ..paths import build_dir
 from ..runtime import get_device
-from ..safety import ensure_writable_dir
 from ..series import execute_with_parameters, parameters_of
 from ..train import TrainConfig
 
@@ -540,44 +539,6 @@ def collect(out: str | os.PathLike, write: bool = True):
 
 
 # --------------------------------------------------------------------------------------------------- the CLI
-def add_cli(sub) -> None:
-    p = sub.add_parser(
-        "sweep", allow_abbrev=False,
-        help="run a notebook or a training config once per grid point and seed; collect one tidy table",
-        description="Run TARGET (a notebook .ipynb, 'train', or a TrainConfig .json/.yaml) once per point of the "
-                    "grid and per seed into OUT/<point>/seed_<s>/, skipping runs already done, continuing past "
-                    "failures, and collect every run into OUT/results.csv.")
-    p.add_argument("target", help="notebook (.ipynb), 'train', or a TrainConfig .json/.yaml file")
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
-                   help="a swept key and its values (repeat for a cartesian product); model_kwargs.top_o=4,8 sets "
-                        "one model keyword")
-    p.add_argument("--seeds", default="1,10,100", help="comma-separated seeds (default 1,10,100)")
-    p.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
-                   help="a setting for every run (repeatable)")
-    p.add_argument("--out", default=None, help="output folder (default build/runs/<target name>)")
-    p.add_argument("--profile", default=None, choices=["cpu", "gpu"], help="profile of a 'train' target's sizes")
-    p.add_argument("--isolate", action="store_true", help="run each training run in its own process")
-    p.add_argument("--timeout", type=int, default=None, help="seconds per run (notebook cells / subprocess)")
-    p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are done; run nothing")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    if args.out and not args.dry_run:
-        ensure_writable_dir(args.out, "--out")
-    grid = parse_grid(args.grid)
-    fixed = parse_assignments(args.fixed)
-    table = run_sweep(args.target, grid, seeds=parse_seeds(args.seeds), out=args.out, fixed=fixed,
-                      profile=args.profile, isolate=args.isolate, dry_run=args.dry_run, timeout=args.timeout)
-    out = table.attrs["out"]
-    counts = table["status"].value_counts().to_dict() if len(table) else {}
-    if args.dry_run:
-        for _, r in table.iterrows():
-            print(f"{r['status']:8s} {r['run_dir']}")
-        print(f"{len(table)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-        return 0
-    print(f"{len(table)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; table in {out}/{RESULTS_CSV}")
-    return 1 if len(table.attrs["failed"]) else 0
 
 
 def _run_config_file(path: str) -> int:
