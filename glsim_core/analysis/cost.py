@@ -311,14 +311,12 @@ def benchmark_inference(model: nn.Module, img_size: int | Sequence[int] = 224,
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(device)
                 sampler = _RssSampler() if device.type == "cpu" else None
-                n, t0 = 0, time.perf_counter()
-                ctx = sampler if sampler is not None else _Null()
+                ctx = sampler if sampler is not None else contextlib.nullcontext()
                 with ctx, autocast(device, enabled=amp):
-                    while n < iters or time.perf_counter() - t0 < min_seconds:
-                        model(x)
-                        n += 1
-                    _sync(device)
-                elapsed = time.perf_counter() - t0
+                    times = time_call(model, x, repeats=iters, warmup=0, device=device)
+                    while sum(times) < min_seconds:
+                        times += time_call(model, x, repeats=max(1, iters), warmup=0, device=device)
+                n, elapsed = len(times), sum(times)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 break
@@ -338,13 +336,6 @@ def benchmark_inference(model: nn.Module, img_size: int | Sequence[int] = 224,
     best = max(rows, key=lambda r: r["img_per_s"])
     return {"rows": rows, "best": best, "device": str(device)}
 
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # --------------------------------------------------------------------------------------- GLSim Tables 1, 7, 8
