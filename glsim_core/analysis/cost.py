@@ -50,9 +50,9 @@ SimPool Table 8.
 :func:`glsim_core.models.heads.create_with_pooling`) with random weights on the ``meta`` device (shapes only: no
 memory, no compute, a fraction of a second per model) and measures
 
-* ``params_M``: parameters in millions (:func:`glsim_core.metrics.count_parameters`);
+* ``params_M``: parameters in millions (:func:`count_parameters`);
 * ``gmacs``: multiply-accumulates in billions for one image at 224×224 measured by ``torch.utils.flop_counter``
-  (:func:`glsim_core.metrics.measure_flops` with ``unit="mac"``: torch counts 2 FLOPs per multiply-add, the
+  (:func:`measure_flops` with ``unit="mac"``: torch counts 2 FLOPs per multiply-add, the
   paper's "GFLOPS" are multiply-accumulates, fvcore-style);
 * ``gmacs_layers``: the same count restricted to convolutions and linear layers (aten ``convolution``, ``mm``,
   ``addmm``), leaving out the activation-by-activation products (``bmm``, scaled-dot-product attention).

@@ -290,9 +290,9 @@ def finetune(names: list[str] | tuple[str, ...] = tuple(FINETUNED), profile: str
     manifest_file = out / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
     manifest.setdefault("models", {})
-    manifest["description"] = ("Fine-tuned checkpoints (fp16 state dicts) of glsim_core.models.finetuned.FINETUNED, "
+    manifest["description"] = ("Fine-tuned checkpoints (fp16 state dicts) of glsim_core.train.finetuned.FINETUNED, "
                                "trained on the offline benchmark from the shipped pretrained backbone; loaded by "
-                               "glsim_core.models.finetuned.load_finetuned.")
+                               "glsim_core.train.finetuned.load_finetuned.")
     command = command or "python -m glsim_core finetune " + " ".join(
         shlex.quote(a) for a in ["--names", ",".join(names)] + [f"{k}={v}" for k, v in overrides.items()])
     for name in names:
