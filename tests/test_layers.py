@@ -83,13 +83,13 @@ def _methods_rank(module: str) -> int | None:
     return METHODS.index(parts[1]) if len(parts) > 1 and parts[1] in METHODS else None
 
 
-def test_the_methods_layer_imports_only_torch_timm_numpy_and_itself_downwards():
+def _layer_problems(imports: dict[str, list[tuple[str, bool, int]]]) -> list[str]:
     problems = []
-    for module, imports in IMPORTS.items():
+    for module, found in imports.items():
         rank = _methods_rank(module)
         if rank is None:
             continue
-        for target, inside, line in imports:
+        for target, inside, line in found:
             top = target.split(".")[0]
             where = f"{module}:{line} imports {target}"
             if top == "glsim_core":
@@ -105,6 +105,11 @@ def test_the_methods_layer_imports_only_torch_timm_numpy_and_itself_downwards():
             elif top not in THIRD_PARTY_OK and top not in sys.stdlib_module_names and top != "__future__":
                 problems.append(f"{where}: the methods layer uses only {sorted(THIRD_PARTY_OK)} and the standard "
                                 "library")
+    return problems
+
+
+def test_the_methods_layer_imports_only_torch_timm_numpy_and_itself_downwards():
+    problems = _layer_problems(IMPORTS)
     assert not problems, "\n".join(problems)
 
 
@@ -174,6 +179,12 @@ def test_the_checker_sees_what_it_must():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _unit("glsim_core.analysis.cost") == "glsim_core.analysis"
     assert _unit("glsim_core.runtime") == "glsim_core.runtime"
+    fake = {"glsim_core.pooling.x": [("glsim_core.models.glsim", False, 1), ("glsim_core.train", True, 2),
+                                     ("pandas", False, 3), ("torch", False, 4)],
+            "glsim_core.models.y": [("glsim_core.pooling", True, 5), ("glsim_core.selection.gls", False, 6)]}
+    problems = _layer_problems(fake)
+    assert len(problems) == 4 and "upwards" in problems[0] and "above" in problems[1] and "pandas" in problems[2]
+    assert "inside a function" in problems[3]
 
 
 @pytest.mark.parametrize("package", METHODS)
@@ -199,3 +210,7 @@ def test_old_import_paths_still_resolve():
         assert module is not None, old_path
         for home in homes:
             assert _is_module(home), home
+    for package, names in _compat.MOVED_NAMES.items():
+        module = __import__(package, fromlist=["_"])
+        for name, home in names.items():
+            assert getattr(module, name) is getattr(__import__(home, fromlist=["_"]), name), (package, name)
