@@ -113,12 +113,7 @@ def set_weights_resolver(resolver: Callable[[str, dict], dict] | None) -> None:
 def _resolve_weights(name: str, pretrained: bool, kwargs: dict) -> dict:
     if not pretrained or kwargs.get("pretrained_cfg") is not None:
         return kwargs
-    if _weights_resolver is not None:
-        return _weights_resolver(name, kwargs)
-    if not (kwargs.get("pretrained_cfg_overlay") or {}).get("file"):
-        raise RuntimeError(f"pretrained=True for {name!r}: no weights resolver is installed (import glsim_core) and "
-                           "no pretrained_cfg_overlay=dict(file=...) was given")
-    return kwargs
+    return kwargs if _weights_resolver is None else _weights_resolver(name, kwargs)
 
 
 def _make(name: str):

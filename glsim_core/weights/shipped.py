@@ -116,7 +116,7 @@ def resolve_weights(name: str, kwargs: dict) -> dict:
 
     The shipped file must exist, match the manifest's sha256 and unpickle as plain tensors; ``kwargs`` come back
     with it (and its class count) in ``pretrained_cfg_overlay``. A caller that names its own weights file gets that
-    file checked for loadability only. Names without shipped weights and no file of the caller's are an error."""
+    file checked for loadability only."""
     overlay = dict(kwargs.get("pretrained_cfg_overlay") or {})
     own = overlay.get("file")
     if name in SHIPPED:  # its weights (shipped or the caller's) have the corpus classifier
@@ -134,9 +134,7 @@ def resolve_weights(name: str, kwargs: dict) -> dict:
             return {**kwargs, "pretrained_cfg_overlay": {**overlay, "file": str(shipped)}}
     if own:
         load_plain(own, "pretrained weights file", "check the file, or train without it (--no-pretrained)")
-        return kwargs
-    raise RuntimeError(f"pretrained=True for {name!r}: this repository ships no weights for it; pass "
-                       f"pretrained_cfg_overlay=dict(file=...) or build it with pretrained=False")
+    return kwargs  # nothing shipped and no file of the caller's: timm warns and initialises randomly
 
 
 set_weights_resolver(resolve_weights)
