@@ -15,6 +15,8 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 
+from .runtime import describe_device, get_device
+
 __all__ = ["EnvReport", "collect", "format_report", "hub_reachable"]
 
 HUB_URL = "https://huggingface.co/api/models?limit=1"
@@ -93,8 +95,6 @@ def collect(check_hub: bool = True, hub_timeout: float = 3.0) -> EnvReport:
         _version(name, report)
     _check_torchvision(report)
     try:
-        from .runtime import describe_device, get_device
-
         report.device = describe_device(get_device())
     except Exception as exc:
         report.errors["device"] = f"{type(exc).__name__}: {exc}"

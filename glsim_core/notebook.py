@@ -14,17 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import __version__
+from .runtime import describe_device, get_device, smoke_mode
+
 __all__ = ["show_env", "setup_figures", "smoke_mode", "record", "load_results", "savefig", "out_dir",
            "FIGURE_DPI", "MIN_FONT_PT"]
 
 #: The resolution of every figure a notebook shows or saves (PNG), and the smallest font size on them.
 FIGURE_DPI = 110
 MIN_FONT_PT = 9
-
-
-def smoke_mode() -> bool:
-    """True when ``GLSIM_SMOKE=1``: CI shrinks every notebook's work further (the cpu profile stays the default)."""
-    return os.environ.get("GLSIM_SMOKE", "0").strip().lower() in {"1", "true", "yes"}
 
 
 def setup_figures(dpi: int = FIGURE_DPI) -> None:
@@ -55,9 +53,6 @@ def show_env() -> dict[str, str]:
     Also applies the figure conventions (:func:`setup_figures`)."""
     import timm
     import torch
-
-    from . import __version__
-    from .runtime import describe_device, get_device
 
     try:
         import torchvision

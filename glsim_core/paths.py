@@ -1,13 +1,14 @@
 """Where things live: the repository root, ``data/`` (small shipped files), ``build/`` (everything generated).
 
-``GLSIM_ROOT``, ``GLSIM_DATA`` and ``GLSIM_BUILD`` override the defaults, so an installed (non-editable) package
-or a Colab runtime can point at a checkout or a drive.
+``GLSIM_ROOT``, ``GLSIM_DATA``, ``GLSIM_CACHE`` and ``GLSIM_BUILD`` (read by :mod:`glsim_core.runtime`) override
+the defaults, so an installed (non-editable) package or a Colab runtime can point at a checkout or a drive.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from .runtime import env
 
 __all__ = ["repo_root", "data_dir", "cache_dir", "build_dir", "notebooks_dir", "display_path"]
 
@@ -20,8 +21,8 @@ def _is_root(path: Path) -> bool:
 
 def repo_root() -> Path:
     """The checkout this package belongs to (editable install), else the first ancestor of the cwd that is one."""
-    if os.environ.get("GLSIM_ROOT"):
-        return Path(os.environ["GLSIM_ROOT"]).expanduser().resolve()
+    if env("GLSIM_ROOT"):
+        return Path(env("GLSIM_ROOT")).expanduser().resolve()
     if _is_root(_PACKAGE_DIR.parent):
         return _PACKAGE_DIR.parent
     cwd = Path.cwd().resolve()
@@ -33,17 +34,17 @@ def repo_root() -> Path:
 
 def data_dir() -> Path:
     """Small shipped files: manifests, tiny checkpoints, sample images."""
-    return Path(os.environ.get("GLSIM_DATA", repo_root() / "data")).expanduser()
+    return Path(env("GLSIM_DATA") or repo_root() / "data").expanduser()
 
 
 def cache_dir() -> Path:
     """Generated, git-ignored data (the offline benchmark, the pretraining corpus): ``data/cache``."""
-    return Path(os.environ.get("GLSIM_CACHE", data_dir() / "cache")).expanduser()
+    return Path(env("GLSIM_CACHE") or data_dir() / "cache").expanduser()
 
 
 def build_dir() -> Path:
     """Executed notebooks, figures, run outputs."""
-    return Path(os.environ.get("GLSIM_BUILD", repo_root() / "build")).expanduser()
+    return Path(env("GLSIM_BUILD") or repo_root() / "build").expanduser()
 
 
 def notebooks_dir() -> Path:

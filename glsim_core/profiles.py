@@ -9,19 +9,13 @@ all pick a profile by name and may override any field.
 from __future__ import annotations
 
 import dataclasses
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .runtime import profile_name
+from .selection.gls import paper_top_o
+
 __all__ = ["Profile", "PROFILES", "get_profile", "default_profile_name", "paper_top_o"]
-
-
-def paper_top_o(img_size: int | tuple[int, int], dataset: str | None = None) -> int:
-    """GLSim §4's O: 8 tokens, 16 for Stanford Dogs, "doubled accordingly when using image size 448"."""
-    side = max(img_size) if isinstance(img_size, (tuple, list)) else int(img_size)
-    name = str(dataset or "").lower()
-    base = 16 if name == "dogs" or "stanford-dogs" in name or "stanford_dogs" in name else 8
-    return base * 2 if side >= 448 else base
 
 
 @dataclass(frozen=True)
@@ -42,9 +36,7 @@ class Profile:
     num_workers: int
     optimizer: str = "sgd"  # the papers' fine-tuning recipe: SGD + Nesterov, no weight decay (GLSim appendix C)
     weight_decay: float = 0.0
-    seeds: tuple[int, ...] = (1, 10, 100)
     cnn_model: str = "resnet50"  # the CNN SimPool is compared on (SimPool Tables 2-3: ResNet-50)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **overrides: Any) -> Profile:
         """A copy with some fields changed; unknown names are an error that lists the valid ones."""
@@ -114,7 +106,7 @@ PROFILES: dict[str, Profile] = {
 
 def default_profile_name() -> str:
     """``GLSIM_PROFILE`` from the environment (Binder's start script sets ``cpu``), else ``cpu``."""
-    return os.environ.get("GLSIM_PROFILE", "cpu") or "cpu"
+    return profile_name()
 
 
 def get_profile(name: str | Profile | None = None, **overrides: Any) -> Profile:

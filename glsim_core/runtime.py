@@ -1,4 +1,8 @@
-"""Run-time plumbing every notebook, test and command shares: seeding, device choice, mixed precision.
+"""Run-time plumbing every notebook, test and command shares: the environment, seeding, device choice, mixed
+precision.
+
+**The environment is read here and nowhere else**: every ``GLSIM_*`` variable the package reads is in
+:data:`ENVIRONMENT` (the README lists the same), read through :func:`env` / :func:`env_flag` and the helpers below.
 
 Nothing here hard-codes an accelerator: the device is picked at run time (cuda -> mps -> cpu), and the
 autocast dtype follows the device (bf16 where supported, else fp16 on GPUs, no autocast on CPU by default).
@@ -14,7 +18,52 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_device", "amp_dtype", "autocast", "describe_device"]
+__all__ = ["seed_everything", "get_device", "amp_dtype", "autocast", "describe_device", "ENVIRONMENT", "env",
+           "env_flag", "profile_name", "smoke_mode", "hub_offline"]
+
+#: Every ``GLSIM_*`` environment variable the package reads, and what it does.
+ENVIRONMENT: dict[str, str] = {
+    "GLSIM_PROFILE": "the profile used when none is named: cpu (default) or gpu",
+    "GLSIM_DEVICE": "the device that 'auto' means: cpu, cuda, cuda:1, mps (default: cuda, else mps, else cpu)",
+    "GLSIM_SMOKE": "1: every notebook shrinks its work further (CI); the profile stays what it is",
+    "GLSIM_HEADLESS": "1: no widget frontend, map explorers draw static figures (set when notebooks are executed)",
+    "GLSIM_WIDGETS": "1 / 0: force the interactive map explorer on / off",
+    "GLSIM_ROOT": "the repository checkout (for an installed package or Colab; default: found from the package)",
+    "GLSIM_DATA": "the folder of small shipped files (default: ROOT/data)",
+    "GLSIM_CACHE": "generated data: the offline benchmark, the corpus (default: DATA/cache)",
+    "GLSIM_BUILD": "generated outputs: executed notebooks, runs, figures (default: ROOT/build)",
+}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The value of one of the package's environment variables (:data:`ENVIRONMENT`), or ``default`` when it is
+    unset or empty."""
+    if name not in ENVIRONMENT:
+        raise KeyError(f"{name} is not one of the package's environment variables: {sorted(ENVIRONMENT)}")
+    return os.environ.get(name) or default
+
+
+def env_flag(name: str) -> bool | None:
+    """A yes/no variable: True for 1/true/yes/on, False for 0/false/no/off, None when unset (or anything else)."""
+    value = (env(name) or "").strip().lower()
+    return True if value in _TRUE else False if value in _FALSE else None
+
+
+def profile_name() -> str:
+    """``GLSIM_PROFILE`` (Binder's start script sets ``cpu``), else ``cpu``."""
+    return env("GLSIM_PROFILE", "cpu")
+
+
+def smoke_mode() -> bool:
+    """True when ``GLSIM_SMOKE=1``: CI shrinks every notebook's work further (the cpu profile stays the default)."""
+    return bool(env_flag("GLSIM_SMOKE"))
+
+
+def hub_offline() -> bool:
+    """Hugging Face's own ``HF_HUB_OFFLINE``: no downloads (read here too, so that the package reads the environment in
+    one place)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in _TRUE
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> int:
@@ -56,7 +105,7 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
     present is an error that says what is available, not a crash later on.
     """
     if prefer is None or str(prefer) == "auto":
-        prefer = os.environ.get("GLSIM_DEVICE", "auto")
+        prefer = env("GLSIM_DEVICE", "auto")
     if isinstance(prefer, torch.device):
         prefer = str(prefer)
     if prefer == "auto":

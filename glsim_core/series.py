@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import COLAB_REF, REPO_SLUG
+from . import COLAB_REF, REPO_SLUG, binder_url, colab_url
+from .exercises.catalog import TABLE_END, TABLE_START, readme_table
+from .notebook import load_results
 from .paths import build_dir, notebooks_dir, repo_root
+from .runtime import env
 
 __all__ = [
     "NotebookInfo", "discover", "time_estimate", "select_notebooks", "index_table", "update_index", "colab_cell",
@@ -116,14 +119,6 @@ def select_notebooks(only: Iterable[str] | None = None, folder: str | Path | Non
     return chosen
 
 
-def colab_url(name: str, ref: str = COLAB_REF) -> str:
-    return f"https://colab.research.google.com/github/{REPO_SLUG}/blob/{ref}/notebooks/{name}"
-
-
-def binder_url(name: str, ref: str = COLAB_REF) -> str:
-    return f"https://mybinder.org/v2/gh/{REPO_SLUG}/{ref}?urlpath=lab/tree/notebooks/{name}"
-
-
 def index_table(notebooks: Iterable[NotebookInfo] | None = None, link_prefix: str = "notebooks/") -> str:
     """The Markdown table of contents: one line per notebook with Colab and Binder links."""
     notebooks = discover() if notebooks is None else list(notebooks)
@@ -147,7 +142,6 @@ def _replace_between(text: str, block: str) -> str:
 def update_index(root: str | Path | None = None) -> list[Path]:
     """Write the table of contents into README.md and notebooks/00_index.ipynb, and refresh the README's exercise
     table (its badges use the same repository and ref); return the files changed."""
-    from .exercises.catalog import TABLE_END, TABLE_START, readme_table
 
     root = Path(root) if root else repo_root()
     notebooks = discover(root / "notebooks")
@@ -317,7 +311,7 @@ def execute_inplace(paths: Iterable[str | Path], timeout: int = 1800, smoke: boo
     import nbformat
 
     timings = []
-    env_smoke, env_headless = os.environ.get("GLSIM_SMOKE"), os.environ.get("GLSIM_HEADLESS")
+    env_smoke, env_headless = env("GLSIM_SMOKE"), env("GLSIM_HEADLESS")
     os.environ["GLSIM_SMOKE"] = "1" if smoke else "0"
     os.environ["GLSIM_HEADLESS"] = "1"  # no widget frontend: explorers draw static figures
     try:
@@ -393,7 +387,6 @@ def run_series(
             last_line = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
             status, error = "FAILED", f"{type(exc).__name__}: {last_line}"
         seconds = time.perf_counter() - start
-        from .notebook import load_results
 
         results = load_results(run_dir)
         figures = len(list((run_dir / "figures").glob("*.png"))) if (run_dir / "figures").is_dir() else 0

@@ -5,16 +5,9 @@ import pytest
 import timm
 import torch
 
+from glsim_core.analysis.probes import token_scores
 from glsim_core.models import create_model, record_attention
-from glsim_core.selection import (
-    MECHANISMS,
-    attention_rollout,
-    global_local_similarity,
-    last_layer_attention,
-    maws,
-    psm,
-    token_scores,
-)
+from glsim_core.selection import MECHANISMS, attention_rollout, global_local_similarity, last_layer_attention, maws, psm
 
 
 def _maps(layers=4, b=2, h=3, t=10, seed=0):

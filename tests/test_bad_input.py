@@ -79,7 +79,7 @@ def copy_shipped(tmp_path: Path, monkeypatch, *dirs: str) -> Path:
 
 
 def set_manifest_sha(manifest: Path, section: str, key: str, path: Path) -> None:
-    from glsim_core.models.shipped import sha256
+    from glsim_core.weights.shipped import sha256
 
     m = json.loads(manifest.read_text())
     m[section][key]["sha256"] = sha256(path)
@@ -105,7 +105,7 @@ def test_resume_from_a_malicious_checkpoint_runs_no_code(ds, tmp_path, capsys):
 
 
 def test_finetuned_cache_with_a_malicious_file_runs_no_code(ds, tmp_path, monkeypatch):
-    from glsim_core.models import finetuned as ft
+    from glsim_core.train import finetuned as ft
 
     monkeypatch.setenv("GLSIM_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("GLSIM_CACHE", raising=False)
@@ -121,7 +121,7 @@ def test_finetuned_cache_with_a_malicious_file_runs_no_code(ds, tmp_path, monkey
 def test_shipped_files_replaced_together_with_their_manifest_run_no_code(tmp_path, monkeypatch):
     """An attacker who rewrites a shipped file and its manifest's sha256 still gets no code run."""
     from glsim_core.models import create_model
-    from glsim_core.models import finetuned as ft
+    from glsim_core.train import finetuned as ft
 
     data = copy_shipped(tmp_path, monkeypatch, "pretrained", "finetuned")
     marker = tmp_path / "PWNED"
@@ -137,7 +137,7 @@ def test_shipped_files_replaced_together_with_their_manifest_run_no_code(tmp_pat
 
 
 def test_a_changed_shipped_backbone_fails_its_sha256_check(ds, tmp_path, monkeypatch, capsys):
-    from glsim_core.models.shipped import read_manifest, sha256
+    from glsim_core.weights.shipped import read_manifest, sha256
 
     data = copy_shipped(tmp_path, monkeypatch, "pretrained")
     path = data / "pretrained" / "vit_nano_patch8_64.corpus.pth"
@@ -151,8 +151,8 @@ def test_a_changed_shipped_backbone_fails_its_sha256_check(ds, tmp_path, monkeyp
 
 
 def test_a_changed_shipped_finetuned_checkpoint_names_both_hashes(tmp_path, monkeypatch):
-    from glsim_core.models import finetuned as ft
-    from glsim_core.models.shipped import sha256
+    from glsim_core.train import finetuned as ft
+    from glsim_core.weights.shipped import sha256
 
     data = copy_shipped(tmp_path, monkeypatch, "pretrained", "finetuned")
     path = data / "finetuned" / "vit.pth"
@@ -198,7 +198,8 @@ def test_checkpoints_written_by_fit_load_with_weights_only(ds, tmp_path):
     from glsim_core.train import TrainConfig, fit
 
     cfg = TrainConfig(model="vit_nano_patch8_64", dataset=str(ds), img_size=32, epochs=1, batch_size=8,
-                      model_kwargs=json.loads(TINY), progress=False, out_dir=str(tmp_path / "a"), optimizer="adamw")
+                      model_kwargs=json.loads(TINY), progress=False, out_dir=str(tmp_path / "a"), optimizer="adamw",
+                      pretrained=False)
     fit(cfg)
     ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 1 and ckpt["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)
@@ -390,8 +391,8 @@ BAD_BOXES = [[math.nan, 2, 10, 10], [-8, -8, 10, 10], [12, 12, 4, 4], [30, 30, 6
 
 
 def test_invalid_boxes_are_dropped_counted_and_reported(tmp_path):
+    from glsim_core.analysis.localisation import MaxBoxAccV2
     from glsim_core.data.hf import collate_images, load_image_dataset
-    from glsim_core.metrics.localization import MaxBoxAccV2
 
     path = _box_dataset(tmp_path / "b", [[4, 4, 20, 20], [6, 6, 18, 18], *BAD_BOXES])
     data = load_image_dataset(path, img_size=32)
@@ -440,7 +441,7 @@ def test_a_relative_path_that_does_not_exist_says_so_first(tmp_path, capsys, mon
 
 
 def test_offline_timm_weights_that_are_not_shipped(ds, tmp_path, capsys):
-    from glsim_core.models.pretrained import _hub_cached
+    from glsim_core.weights.pretrained import _hub_cached
 
     if _hub_cached("timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k", None):
         pytest.skip("vit_tiny_patch16_224 weights are in the local hub cache")

@@ -3,19 +3,21 @@
 import pytest
 import torch
 
-from glsim_core.cli import main
-from glsim_core.metrics import measure_flops
-from glsim_core.selection import dfsm_flops, measured_dfsm_flops, time_dfsm
-from glsim_core.selection.flops import (
+from glsim_core.analysis import measure_flops
+from glsim_core.analysis.cost import (
     DFSM_METHODS,
     backbone_flops,
+    dfsm_flops,
     format_mflops,
     format_percent,
     measured_backbone_flops,
+    measured_dfsm_flops,
     num_tokens,
     paper_table,
+    time_dfsm,
     vit_spec,
 )
+from glsim_core.cli import main
 
 # The paper's tables, transcribed: per image size, MFLOPs (mantissa, exponent) then "% of Backbone",
 # columns PSM, Rollout, MAWS, SACM, GLS.

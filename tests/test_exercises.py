@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from glsim_core import exercises as ex
+from glsim_core.analysis.cost import PAPER_IMG_SIZES, PAPER_TABLES, ViTSpec, _method_flops, dfsm_flops, format_mflops
+from glsim_core.analysis.localisation import MaxBoxAccV2, box_iou, boxes_from_mask, max_box_acc, normalize_map
 from glsim_core.exercises.checks_localization import estimated_boxes_reference, maxboxacc_reference
 from glsim_core.exercises.checks_pooling import (
     power_mean_reference,
@@ -33,11 +35,9 @@ from glsim_core.exercises.checks_selection import (
 )
 from glsim_core.exercises.generate import BEGIN_SOLUTION, solution_paths
 from glsim_core.exercises.grading import ReferenceCalled, core_functions, references_blocked
-from glsim_core.metrics.localization import MaxBoxAccV2, box_iou, boxes_from_mask, max_box_acc, normalize_map
 from glsim_core.pooling import Exp, FAlpha, PoolingProcess, SimPool, pool
 from glsim_core.pooling.methods import LSE, GeM
-from glsim_core.selection import attention_rollout, dfsm_flops, global_local_similarity, select_boxes, top_o_indices
-from glsim_core.selection.flops import PAPER_IMG_SIZES, PAPER_TABLES, ViTSpec, _method_flops, format_mflops
+from glsim_core.selection import attention_rollout, global_local_similarity, select_boxes, top_o_indices
 
 
 def stub(*_args, **_kwargs):

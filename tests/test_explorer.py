@@ -10,9 +10,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from glsim_core.metrics.localization import boxes_from_mask, normalize_map, upsample_maps  # noqa: E402
+from glsim_core.analysis.localisation import boxes_from_mask, normalize_map, upsample_maps  # noqa: E402
+from glsim_core.analysis.probes import token_scores
 from glsim_core.models import create_model  # noqa: E402
-from glsim_core.selection import select_boxes, token_scores  # noqa: E402
+from glsim_core.selection import select_boxes  # noqa: E402
 from glsim_core.viz.explorer import MapExplorer, map_explorer, widget_frontend_available  # noqa: E402
 
 

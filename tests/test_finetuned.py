@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from glsim_core.data.synthetic import BenchmarkSpec, generate_benchmark
-from glsim_core.models import finetuned as ft
-from glsim_core.models.shipped import sha256
 from glsim_core.profiles import get_profile
+from glsim_core.train import finetuned as ft
+from glsim_core.weights.shipped import sha256
 
 TINY = {"depth": 1, "embed_dim": 32, "num_heads": 2}
 

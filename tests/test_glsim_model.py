@@ -7,8 +7,10 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from glsim_core.models import best_available_backbone, create_model
+from glsim_core.models import create_model
 from glsim_core.models.glsim import GLSIM_VARIANTS, GLSim
+from glsim_core.weights.pretrained import best_available_backbone
+from glsim_core.weights.shipped import shipped_weights_path
 
 NAME = "glsim_vit_nano_patch8_64"
 
@@ -129,7 +131,7 @@ def test_every_selector_drives_the_crop(selector, images):
     assert out.logits.shape == (3, 7) and out.scores.shape == (3, 64)
     if selector != "random":
         assert torch.allclose(out.scores, scores, atol=1e-6)
-        from glsim_core.selection import token_scores
+        from glsim_core.analysis.probes import token_scores
 
         assert torch.allclose(token_scores(model, images, selector), scores, atol=1e-6)  # any model, any mechanism
     from glsim_core.selection import select_boxes
@@ -207,17 +209,17 @@ def test_pretrained_backbone_loads_through_timm_from_a_local_file(tmp_path, imag
     random = timm.create_model(NAME, num_classes=5)
     assert not torch.equal(random.encoder.pos_embed, source.pos_embed)
 
-    # best_available_backbone finds a checkpoint attached to the timm config (the cpu profile's shipped one)
-    cfg = timm.models._registry._model_pretrained_cfgs["vit_nano_patch8_64"]
-    monkeypatch.setattr(cfg, "file", str(tmp_path / "missing.pth"))
-    assert not best_available_backbone("cpu").pretrained  # a configured file that is absent: random init
-    monkeypatch.setattr(cfg, "file", str(path))
+    # best_available_backbone finds the cpu profile's shipped checkpoint (glsim_core.weights.shipped)
+    shipped = shipped_weights_path("vit_nano_patch8_64")
     weights = best_available_backbone("cpu")
     assert weights.pretrained and weights.kwargs() == {"pretrained": True,
-                                                       "pretrained_cfg_overlay": {"file": str(path)}}
+                                                       "pretrained_cfg_overlay": {"file": str(shipped)}}
     loaded = create_model(NAME, num_classes=5, **weights.kwargs())
-    assert torch.equal(loaded.encoder.pos_embed, source.pos_embed)
+    expected = torch.load(shipped, map_location="cpu", weights_only=True)
+    assert torch.equal(loaded.encoder.pos_embed, expected["pos_embed"])
     assert not best_available_backbone("cpu", prefer="random").pretrained
+    monkeypatch.setenv("GLSIM_DATA", str(tmp_path / "no-data"))  # a checkout without the shipped weights
+    assert not best_available_backbone("cpu").pretrained
 
 
 def test_pretrained_in21k_tag_loads_from_a_local_file(tmp_path):

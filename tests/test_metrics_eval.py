@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from glsim_core.metrics import (
+from glsim_core.analysis import (
     MaxBoxAccV2,
     benchmark_inference,
     box_iou,

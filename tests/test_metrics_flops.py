@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from glsim_core.metrics import count_parameters, measure_flops
+from glsim_core.analysis import count_parameters, measure_flops
 
 
 def test_matmul_flops_closed_form():

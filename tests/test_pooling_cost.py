@@ -2,7 +2,7 @@
 
 import pytest
 
-from glsim_core.pooling.cost import PAPER_TABLE8, model_cost, resource_table
+from glsim_core.analysis.cost import PAPER_TABLE8, model_cost, resource_table
 
 
 @pytest.fixture(scope="module")

@@ -265,7 +265,7 @@ def test_table1_is_read_from_the_configurations():
 
 
 def test_handcrafted_features():
-    from glsim_core.pooling.demo import FEATURE_NAMES, handcrafted_features, load_image
+    from glsim_core.data.demo import FEATURE_NAMES, handcrafted_features, load_image
 
     img = load_image("chelsea", size=64)
     assert img.shape == (64, 64, 3) and 0 <= img.min() and img.max() <= 1

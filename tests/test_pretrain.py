@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from glsim_core.data.synthetic import CORPUS_CATEGORIES, CorpusSpec
 from glsim_core.models import create_model
-from glsim_core.models.shipped import SHIPPED, read_manifest, sha256, shipped_weights_path
 from glsim_core.train.pretrain import BackboneRecipe, PretrainRecipe, TokenLoss, pretrain_backbones
+from glsim_core.weights.shipped import SHIPPED, read_manifest, sha256, shipped_weights_path
 
 
 def test_token_loss_equals_a_direct_computation():

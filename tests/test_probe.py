@@ -8,13 +8,8 @@ import math
 import pytest
 import torch
 
+from glsim_core.analysis.probes import baseline_scores, gls_layer_probe, layer_token_scores, localization_table
 from glsim_core.models import create_model
-from glsim_core.selection.probe import (
-    baseline_scores,
-    gls_layer_probe,
-    layer_token_scores,
-    localization_table,
-)
 
 SIDE, PATCH = 32, 4  # an 8 x 8 grid of 4-pixel patches
 
@@ -103,7 +98,7 @@ def test_probe_gls_matches_an_independent_computation_on_a_random_vit():
 
 
 def test_layer_scores_last_layer_equal_the_selection_module_and_bad_input():
-    from glsim_core.selection import token_scores
+    from glsim_core.analysis.probes import token_scores
 
     torch.manual_seed(1)
     model = create_model("vit_nano_patch8_64", img_size=SIDE, patch_size=PATCH, embed_dim=32, depth=2,
@@ -145,9 +140,8 @@ def boxed(tmp_path_factory):
 
 
 def test_localization_table_scores_every_applicable_method(boxed):
-    from glsim_core.metrics import max_box_acc
-    from glsim_core.selection.probe import boxed_examples
-    from glsim_core.train.evaluation import localization_scores
+    from glsim_core.analysis import max_box_acc
+    from glsim_core.analysis.probes import boxed_examples, localization_scores
 
     torch.manual_seed(0)
     kw = dict(img_size=32, embed_dim=32, depth=2, num_heads=2, num_classes=3)
@@ -172,9 +166,9 @@ def test_localization_table_scores_every_applicable_method(boxed):
 
 
 def test_pooling_localization_scores_the_map_each_family_pools_with(boxed):
-    from glsim_core.metrics import max_box_acc
+    from glsim_core.analysis import max_box_acc
+    from glsim_core.analysis.probes import boxed_examples, pooling_localization
     from glsim_core.models.heads import pooling_attention
-    from glsim_core.selection.probe import boxed_examples, pooling_localization
 
     torch.manual_seed(0)
     ex = boxed_examples(boxed, "test", n=12)
@@ -213,7 +207,7 @@ def test_pooling_localization_scores_the_map_each_family_pools_with(boxed):
     assert renorm.iloc[0].maxboxacc_v2 == pytest.approx(direct.iloc[0].maxboxacc_v2)
     assert renorm.iloc[0].mass_in_box == pytest.approx(direct.iloc[0].mass_in_box, rel=1e-5)
     # a uniform map puts exactly the box's share of cells inside the box; the centre prior more (boxes are central)
-    from glsim_core.selection.probe import _mass_in_box
+    from glsim_core.analysis.probes import _mass_in_box
 
     mass, area = _mass_in_box(torch.ones(12, 4, 4), ex["boxes"], (32, 32))
     torch.testing.assert_close(mass, area)

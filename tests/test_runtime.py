@@ -67,3 +67,25 @@ def test_amp_dtype_and_autocast_on_cpu():
 def test_top_level_exports():
     for name in ("seed_everything", "get_device", "get_profile", "Profile", "autocast", "__version__"):
         assert hasattr(glsim_core, name)
+
+
+def test_the_environment_is_read_in_runtime_only_and_listed_in_the_readme():
+    """Every GLSIM_* variable is read by glsim_core.runtime (``env``), named in ENVIRONMENT and in the README."""
+    import re
+    from pathlib import Path
+
+    from glsim_core.runtime import ENVIRONMENT
+
+    package = Path(__file__).resolve().parents[1] / "glsim_core"
+    read = re.compile(r"(os\.environ\.get|os\.getenv|os\.environ\[)\(?\s*[\"']GLSIM_")
+    for path in package.rglob("*.py"):
+        if path.name == "runtime.py":
+            continue
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if read.search(line) and not re.search(r"os\.environ\[[\"']GLSIM_\w+[\"']\]\s*=", line):
+                raise AssertionError(f"{path.relative_to(package.parent)}:{i} reads the environment: use runtime.env")
+    used = set(re.findall(r"env(?:_flag)?\(\s*[\"'](GLSIM_\w+)[\"']", "\n".join(
+        p.read_text(encoding="utf-8") for p in package.rglob("*.py"))))
+    assert used <= set(ENVIRONMENT), used - set(ENVIRONMENT)
+    readme = (package.parent / "README.md").read_text(encoding="utf-8")
+    assert [name for name in ENVIRONMENT if f"`{name}`" not in readme] == []

@@ -4,10 +4,10 @@ import matplotlib
 import pytest
 import torch
 
-from glsim_core.metrics.timing import throughput, torch_threads
-from glsim_core.models import best_available_backbone, create_model
-from glsim_core.selection.flops import PAPER_TABLES, compare_with_paper
+from glsim_core.analysis.cost import PAPER_TABLES, compare_with_paper, throughput, torch_threads
+from glsim_core.models import create_model
 from glsim_core.viz import denormalize, draw_box, draw_token_grid, load_sample_images, overlay_scores
+from glsim_core.weights.pretrained import best_available_backbone
 
 matplotlib.use("Agg")
 
@@ -60,12 +60,9 @@ def test_sample_images_and_drawing():
 
 
 def test_best_available_backbone_without_weights(monkeypatch, tmp_path):
-    import timm
-
     shipped = best_available_backbone("cpu")  # the shipped backbone (data/pretrained) is found
     assert shipped.pretrained and shipped.kwargs()["pretrained_cfg_overlay"]["file"].endswith(".corpus.pth")
-    cfg = timm.models._registry._model_pretrained_cfgs["vit_nano_patch8_64"]
-    monkeypatch.setattr(cfg, "file", str(tmp_path / "missing.pth"))  # a checkout without the shipped weights
+    monkeypatch.setenv("GLSIM_DATA", str(tmp_path / "no-data"))  # a checkout without the shipped weights
     w = best_available_backbone("cpu")
     assert not w.pretrained and w.kwargs() == {"pretrained": False} and "UNTRAINED" in str(w)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

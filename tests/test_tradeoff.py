@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from glsim_core.metrics.tradeoff import efficiency_table, eval_top1, model_flops, selection_scaling
+from glsim_core.analysis.cost import efficiency_table, model_flops, selection_scaling
 from glsim_core.models import create_model
+from glsim_core.train.engine import eval_top1
 
 KW = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=5)
 
@@ -62,7 +63,7 @@ def test_eval_top1_matches_a_direct_count(tmp_path):
 
 
 def test_selection_scaling_is_the_analytic_and_measured_counts():
-    from glsim_core.selection import dfsm_flops, measured_dfsm_flops
+    from glsim_core.analysis.cost import dfsm_flops, measured_dfsm_flops
 
     table = selection_scaling("vit_nano_patch8_64", [64, 128], methods=("rollout", "gls"))
     assert len(table) == 4

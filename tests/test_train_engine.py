@@ -28,7 +28,8 @@ def bench(tmp_path_factory):
 
 def tiny(bench, out=None, **kw) -> TrainConfig:
     base = dict(model="vit_nano_patch8_64", dataset=str(bench), img_size=32, epochs=2, batch_size=16, lr=0.01,
-                model_kwargs=dict(TINY), progress=False, out_dir=str(out) if out else None, augreg="medium")
+                model_kwargs=dict(TINY), progress=False, out_dir=str(out) if out else None, augreg="medium",
+                pretrained=False, optimizer="sgd", weight_decay=0.0)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -51,7 +52,10 @@ def test_warmup_is_500_steps_capped_at_a_tenth_of_the_run():
 
 def test_config_recipe_defaults_and_augreg_settings():
     cfg = TrainConfig()
-    assert (cfg.momentum, cfg.nesterov, cfg.weight_decay, cfg.grad_clip) == (0.9, True, 0.0, 1.0)
+    assert cfg == TrainConfig.from_profile("cpu")  # the class defaults are the cpu profile's run
+    assert (cfg.model, cfg.lr, cfg.optimizer, cfg.weight_decay) == (
+        get_profile("cpu").model, get_profile("cpu").lr, get_profile("cpu").optimizer, get_profile("cpu").weight_decay)
+    assert (cfg.momentum, cfg.nesterov, cfg.grad_clip) == (0.9, True, 1.0)
     assert (cfg.warmup_lr, cfg.min_lr) == (1e-6, 1e-5)
     assert TrainConfig(augreg="minimal").effective_label_smoothing == 0.0
     assert TrainConfig(augreg="weak").effective_label_smoothing == 0.1
@@ -72,7 +76,7 @@ def test_config_from_profile_overrides_and_errors():
         TrainConfig.from_profile("cpu", epoch=3)
     for bad, match in [({"lr": 0}, "lr must be > 0"), ({"augreg": "huge"}, "augreg level"),
                        ({"eval_split": "dev"}, "eval_split"), ({"batch_size": 0}, "batch_size"),
-                       ({"momentum": 0.0}, "nesterov needs momentum")]:
+                       ({"optimizer": "sgd", "momentum": 0.0}, "nesterov needs momentum")]:
         with pytest.raises(ValueError, match=match):
             TrainConfig(**bad)
     assert TrainConfig.from_dict(json.loads(cpu.to_json())) == cpu
@@ -227,9 +231,9 @@ def test_model_spec_parsing():
 
 
 def test_localization_scores_of_attention(bench, tmp_path):
+    from glsim_core.analysis.probes import localization_scores
     from glsim_core.data import load_image_dataset
     from glsim_core.models import create_model
-    from glsim_core.train.evaluation import localization_scores
 
     data = load_image_dataset(bench, img_size=32)
     model = create_model("vit_nano_patch8_64", num_classes=3, img_size=32, **TINY)

@@ -1,8 +1,34 @@
-"""Notebook-level analyses built on the methods (models, pooling, selection): what a notebook would otherwise
-define inline. Each module is small and tested; notebooks import from here instead of carrying the logic."""
+"""Analysis above the methods layer: accuracy statistics, cost, localisation, and probes of trained models.
 
+* :mod:`.accuracy` - top-1, confusion matrix, per-class accuracy, mean ± std over seeds, relative error.
+* :mod:`.cost` - analytic FLOPs (GLSim Tables 1/7/8, SimPool Table 8), measured FLOPs (``torch.utils.flop_counter``),
+  parameters, and one timer for throughput and the selection mechanisms.
+* :mod:`.localisation` - MaxBoxAccV2 and token-in-box hit rates (numbers from maps and boxes).
+* :mod:`.maps` - statistics of one token map (entropy after renormalising, top-O overlap, rank correlation).
+* :mod:`.pooling_maps` - the fine-tuned models whose pooling maps notebook 02 compares.
+* :mod:`.probes` - maps from models: :func:`~.probes.token_scores` for any mechanism, per-layer GLS probes,
+  :func:`~.probes.localization_scores` / :func:`~.probes.localization_table` on a dataset.
+"""
+
+from .accuracy import (
+    accuracy_from_confusion,
+    confusion_matrix,
+    format_mean_std,
+    mean_std,
+    per_class_accuracy,
+    relative_error,
+    top1_accuracy,
+)
+from .cost import benchmark_inference, count_parameters, dfsm_flops, measure_flops, throughput, time_call
+from .localisation import MaxBoxAccV2, box_iou, boxes_from_mask, max_box_acc, token_box_hits
 from .maps import map_entropy, rank_correlation, top_o_overlap, uniform_entropy
 from .pooling_maps import POOLING_MAP_RECIPES, load_pooling_map_models
+from .probes import localization_scores, token_scores
 
-__all__ = ["POOLING_MAP_RECIPES", "load_pooling_map_models", "map_entropy", "rank_correlation", "top_o_overlap",
-           "uniform_entropy"]
+__all__ = [
+    "accuracy_from_confusion", "confusion_matrix", "format_mean_std", "mean_std", "per_class_accuracy",
+    "relative_error", "top1_accuracy", "benchmark_inference", "count_parameters", "dfsm_flops", "measure_flops",
+    "throughput", "time_call", "MaxBoxAccV2", "box_iou", "boxes_from_mask", "max_box_acc", "token_box_hits",
+    "localization_scores", "token_scores", "map_entropy", "rank_correlation", "top_o_overlap", "uniform_entropy",
+    "POOLING_MAP_RECIPES", "load_pooling_map_models",
+]

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision import tv_tensors
 
+from .boxes import transform_with_boxes
 from .synthetic import CORPUS_CATEGORIES, CorpusSpec, render_corpus_image
 from .transforms import build_transform
 
@@ -75,10 +75,7 @@ class _FixedImages(torch.utils.data.Dataset):
 def _sample(img, label: int, box, index: int, transform, with_boxes: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"label": label, "index": index}
     if with_boxes:
-        boxes = tv_tensors.BoundingBoxes(torch.tensor([box], dtype=torch.float32), format="XYXY",
-                                         canvas_size=(img.height, img.width))
-        out["image"], boxes = transform(img, boxes)
-        out["boxes"] = boxes.as_subclass(torch.Tensor)
+        out["image"], out["boxes"] = transform_with_boxes(img, [box], transform)
     else:
         out["image"] = transform(img)
     return out

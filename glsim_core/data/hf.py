@@ -43,7 +43,8 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
-from .registry import HubDataset, get_hub_dataset
+from .boxes import sanitize_boxes, transform_with_boxes
+from .registry import FINEGRAINED_DATASETS, HubDataset, get_hub_dataset
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, build_transform, normalization_for
 
 __all__ = [
@@ -140,9 +141,7 @@ def _boxes_xyxy(value: Any, fmt: str, width: int, height: int) -> np.ndarray:
 
 def _valid_boxes(boxes: np.ndarray, width: int, height: int, dropped: list[int] | None = None) -> np.ndarray:
     """The boxes that are finite, not inverted and inside the image (clipped); adds the dropped count to
-    ``dropped[0]`` (see :func:`glsim_core.metrics.localization.sanitize_boxes`)."""
-    from ..metrics.localization import sanitize_boxes
-
+    ``dropped[0]`` (see :func:`glsim_core.data.boxes.sanitize_boxes`)."""
     kept, n = sanitize_boxes(boxes, width, height)
     if dropped is not None:
         dropped[0] += n
@@ -200,14 +199,10 @@ class HFImageDataset(torch.utils.data.Dataset):
                 continue
             errors.append("")
             if self.bbox_column is not None:
-                from torchvision import tv_tensors
-
                 b = _valid_boxes(_boxes_xyxy(batch[self.bbox_column][k], self.bbox_format, img.width, img.height),
                                  img.width, img.height, dropped)
-                b = tv_tensors.BoundingBoxes(torch.from_numpy(b), format="XYXY", canvas_size=(img.height, img.width))
-                if self.transform is not None:
-                    img, b = self.transform(img, b)
-                boxes.append(b.as_subclass(torch.Tensor))
+                img, b = transform_with_boxes(img, b, self.transform)
+                boxes.append(b)
             else:
                 if self.transform is not None:
                     img = self.transform(img)
@@ -611,8 +606,6 @@ def load_image_dataset(
             raise FileNotFoundError(f"dataset path {source_str!r} does not exist (cwd {Path.cwd()}); as a hub id it "
                                     f"cannot be loaded either: {exc}") from None
     else:
-        from .registry import FINEGRAINED_DATASETS
-
         raise FileNotFoundError(
             f"{source_str!r} is neither an existing path nor a hub id ('org/name') nor a registered dataset "
             f"({sorted(FINEGRAINED_DATASETS)}). For the offline benchmark run `python -m glsim_core data benchmark` "

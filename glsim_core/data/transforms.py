@@ -92,8 +92,6 @@ def normalization_for(model: object | str | None) -> tuple[tuple[float, ...], tu
     elif isinstance(model, str):
         import timm
 
-        from .. import models as _models  # noqa: F401 - registers this project's names in timm
-
         try:
             cfg = timm.models.get_pretrained_cfg(model)
             cfg = cfg.to_dict() if cfg is not None and hasattr(cfg, "to_dict") else cfg

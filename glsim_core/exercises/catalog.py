@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import binder_url, colab_url
+
 __all__ = ["Exercise", "EXERCISES", "NOTEBOOKS", "exercises_in", "PENDING", "readme_table", "notes_table",
            "TABLE_START", "TABLE_END"]
 
@@ -71,8 +73,6 @@ def exercises_in(notebook: str) -> list[Exercise]:
 
 
 def _badges(stem: str) -> str:
-    from ..series import binder_url, colab_url
-
     name = f"exercises/{stem}.ipynb"
     return (f"[![Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(name)}) "
             f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(name)})")

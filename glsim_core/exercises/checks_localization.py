@@ -5,7 +5,7 @@ The expected values are computed here, independently of the core's metric: min-m
 ``s >= tau``, the connected components by a flood fill this module owns, half-open boxes and their IoU
 (:func:`estimated_boxes_reference`, :func:`maxboxacc_reference`). The maps are given at image resolution, so no
 upsampling is involved. While the student's code runs, the core's localisation code
-(:mod:`glsim_core.metrics.localization`) is unavailable, so a submission that delegates to it fails with a hint.
+(:mod:`glsim_core.analysis.localisation`) is unavailable, so a submission that delegates to it fails with a hint.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from .checks_pooling import _grader_references
 from .grading import Case, CheckResult, Mismatch, call, core_functions, run_check
 
 __all__ = ["check_estimated_boxes", "check_maxboxacc", "estimated_boxes_reference", "maxboxacc_reference"]
@@ -25,9 +26,7 @@ _FINE = tuple(np.round(np.arange(0.0, 1.0, 0.01), 2).tolist())  # τ ∈ {0, 0.0
 
 
 def _blocked() -> dict:
-    from .checks_pooling import _grader_references
-
-    return {**core_functions("glsim_core.metrics.localization", "glsim_core.selection.probe"),
+    return {**core_functions("glsim_core.analysis.localisation", "glsim_core.data.boxes", "glsim_core.analysis.probes"),
             **_grader_references()}
 
 

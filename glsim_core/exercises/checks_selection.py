@@ -16,7 +16,8 @@ import math
 
 import torch
 
-from ..selection.flops import ViTSpec, format_mflops
+from ..analysis.cost import ViTSpec, format_mflops
+from .checks_pooling import _grader_references
 from .grading import Case, CheckResult, Mismatch, call, compare, compare_exact, core_functions, run_check
 
 __all__ = ["check_gls", "check_enclosing_box", "check_box_rule_ablation", "check_attention_rollout",
@@ -24,13 +25,12 @@ __all__ = ["check_gls", "check_enclosing_box", "check_box_rule_ablation", "check
            "rollout_reference", "flops_reference"]
 
 _F64 = torch.float64
-_SELECTION = ("glsim_core.selection.gls", "glsim_core.selection.attention", "glsim_core.selection.flops",
-              "glsim_core.selection.probe")
+_SELECTION = ("glsim_core.selection.gls", "glsim_core.selection.attention", "glsim_core.analysis.cost",
+              "glsim_core.analysis.probes")
 
 
 def _blocked(*extra: str, skip: tuple[str, ...] = ()) -> dict:
     """The core's selection code (and the graders' references): what the student must not delegate to."""
-    from .checks_pooling import _grader_references
 
     return {**core_functions(*_SELECTION, *extra, skip=skip), **_grader_references()}
 
@@ -226,7 +226,7 @@ def check_enclosing_box(enclosing_box, *, quiet: bool = False) -> CheckResult:
         Case("a batch of 5 random maps, O = 8", run_case(rand(52, 5, 196), (14, 14), 16, 8)),
     ]
     return run_check("enclosing_box", "the rectangle around the top-O tokens", enclosing_box, cases,
-                     blocked=_blocked("glsim_core.metrics.localization"), quiet=quiet)
+                     blocked=_blocked("glsim_core.analysis.localisation"), quiet=quiet)
 
 
 # ------------------------------------------------------------------------------------------------------ ablation
@@ -280,7 +280,7 @@ def check_box_rule_ablation(selected_inside, *, quiet: bool = False) -> CheckRes
                                                                              "reference")),
     ]
     return run_check("box_rule_ablation", "predict, then measure: the paper's box vs the release's", selected_inside,
-                     cases, blocked=_blocked("glsim_core.metrics.localization"), quiet=quiet)
+                     cases, blocked=_blocked("glsim_core.analysis.localisation"), quiet=quiet)
 
 
 # ------------------------------------------------------------------------------------------------------ rollout
@@ -439,5 +439,5 @@ def check_dfsm_flops(dfsm_flops_fn, *, quiet: bool = False) -> CheckResult:
         Case("MAWS, the cpu profile's vit_nano_patch8_64 at 64 px", run_case("maws", "vit_nano_patch8_64", 64)),
     ]
     return run_check("dfsm_flops", "the FLOPs of a DFSM, GLSim Table 1", dfsm_flops_fn, cases,
-                     blocked=_blocked("glsim_core.metrics.flops", skip=("ViTSpec.__init__", "format_mflops")),
+                     blocked=_blocked(skip=("ViTSpec.__init__", "format_mflops")),
                      quiet=quiet)

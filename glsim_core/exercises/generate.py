@@ -35,6 +35,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..paths import repo_root
+from .catalog import EXERCISES, PENDING, TABLE_END, TABLE_START, notes_table, readme_table
+from .grade import format_grades, grade
 from .grading import STUB_MESSAGE
 
 __all__ = ["BEGIN_SOLUTION", "END_SOLUTION", "BEGIN_ANSWER", "END_ANSWER", "ANSWER_PLACEHOLDER", "stub_lines",
@@ -55,8 +58,6 @@ def stub_lines(indent: str = "") -> list[str]:
 
 
 def exercises_dir(root: str | Path | None = None) -> Path:
-    from ..paths import repo_root
-
     return (Path(root) if root else repo_root()) / "notebooks" / "exercises"
 
 
@@ -180,7 +181,6 @@ def _students(solutions: Iterable[Path]) -> dict[str, str]:
 
 def _tables(root: Path) -> dict[Path, str]:
     """The files that carry a generated exercise table, with their up-to-date text (those that exist)."""
-    from .catalog import TABLE_END, TABLE_START, notes_table, readme_table
 
     out = {}
     for path, table in ((root / "README.md", readme_table()),
@@ -284,15 +284,12 @@ def _cli(args: argparse.Namespace) -> int:
               "solutions")
         return 0
     if args.action == "grade":
-        from .grade import format_grades, grade
-
         missing = [p for p in args.paths if not Path(p).is_file()]
         if missing:
             raise FileNotFoundError(f"no such notebook: {', '.join(missing)}")
         rows = grade(args.paths, args.out, timeout=args.timeout)
         print(json.dumps(rows, indent=2) if args.json else format_grades(rows))
         return 0
-    from .catalog import EXERCISES, PENDING
 
     for e in EXERCISES:
         print(f"{e.notebook:34s} {e.check:26s} {e.minutes:3d} min  {e.title}")

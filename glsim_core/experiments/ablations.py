@@ -33,7 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .aggregate import PAPER_REFERENCE
+from ..data.synthetic import BenchmarkSpec, ensure_benchmark
+from ..paths import build_dir, cache_dir, repo_root
+from ..profiles import get_profile
+from ..runtime import profile_name
+from ..weights.shipped import has_shipped_weights
+from .aggregate import PAPER_REFERENCE, parse_reference, summarize, with_reference
+from .sweep import parse_assignments, parse_seeds, resolve_target, run_sweep
 
 __all__ = ["Ablation", "ablations", "ABLATION_NAMES", "GLSIM_DEFAULTS", "run_ablations", "BACKBONES",
            "DEFAULT_CSV", "load_ablation_results", "ablation_settings", "ablation_summary", "reading", "SMOKE_POINTS"]
@@ -157,9 +163,6 @@ def run_ablations(names: list[str] | tuple[str, ...] | None = None, seeds=(1, 10
     variants of the named tables (``{name: [variant, ...]}``, e.g. :data:`SMOKE_POINTS`)."""
     import pandas as pd
 
-    from ..paths import build_dir
-    from .sweep import resolve_target, run_sweep
-
     defs = ablations(profile)
     names = list(names or (variants or defs))
     unknown = [n for n in names if n not in defs]
@@ -208,15 +211,10 @@ def ablation_settings(profile: str = "cpu", smoke: bool = False, epochs: int | N
     with notebook 06), 60 test images. In the cpu profile the shipped pretrained backbone is used when it is present
     (``data/pretrained``), otherwise the runs start from scratch (``pretrained=False``, noted in the table).
     """
-    from ..models.shipped import has_shipped_weights
-    from ..profiles import get_profile
 
     prof = get_profile(profile)
     settings: dict[str, Any] = {}
     if smoke:
-        from ..data.synthetic import BenchmarkSpec, ensure_benchmark
-        from ..paths import cache_dir
-
         if prof.name == "cpu":
             settings["dataset"] = str(ensure_benchmark(BenchmarkSpec(train_size=300, test_size=120),
                                                        cache_dir() / "finegrained_benchmark_smoke", progress=False))
@@ -235,7 +233,6 @@ def ablation_settings(profile: str = "cpu", smoke: bool = False, epochs: int | N
 def ablation_summary(table, name: str, metric: str = "top1", profile: str = "cpu"):
     """One ablation as a table: ``variant``, this repository's mean ± std (and n), the paper's number; the paper's
     rows that were not run say "not run"."""
-    from .aggregate import summarize, with_reference
 
     ab = ablations(profile)[name]
     sub = table[table["ablation"] == name] if len(table) and "ablation" in table.columns else table.iloc[0:0]
@@ -262,8 +259,6 @@ def reading(table, name: str, metric: str = "top1", profile: str = "cpu"):
     import math
 
     import pandas as pd
-
-    from .aggregate import parse_reference
 
     ab = ablations(profile)[name]
     s = ablation_summary(table, name, metric, profile)
@@ -300,8 +295,6 @@ def reading(table, name: str, metric: str = "top1", profile: str = "cpu"):
 def load_ablation_results(path: str | os.PathLike | None = None, profile: str = "cpu"):
     """The shipped ablation table (``data/results/ablations_<profile>.csv``) as a DataFrame, or None if absent."""
     import pandas as pd
-
-    from ..paths import repo_root
 
     path = Path(path) if path is not None else repo_root() / DEFAULT_CSV.format(profile=profile)
     return pd.read_csv(path) if path.is_file() else None
@@ -356,13 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import shlex
 
-    from .sweep import parse_assignments, parse_seeds
-
     p = argparse.ArgumentParser(prog="python -m glsim_core.experiments.ablations", allow_abbrev=False,
                                 description="Run the papers' ablations (notebook 07) as sweeps and write one table.")
     p.add_argument("--tables", default="all",
                    help=f"comma-separated ablation names or 'all' ({', '.join(ABLATION_NAMES)})")
-    p.add_argument("--profile", default=os.environ.get("GLSIM_PROFILE", "cpu"), choices=sorted(BACKBONES))
+    p.add_argument("--profile", default=profile_name(), choices=sorted(BACKBONES))
     p.add_argument("--seeds", default="1,10,100")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the profile's)")
     p.add_argument("--max-train", type=int, default=None, help="max_train_samples per run (default: all)")

@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
+from ..paths import build_dir, data_dir
+from .ablations import ablations
 from .aggregate import PAPER_REFERENCE, format_mean_std
 
 __all__ = ["build_report", "ablation_rows", "find_ablation_tables", "NOT_RUN"]
@@ -124,10 +127,6 @@ def build_report(runs: str | os.PathLike | None = None, build: str | os.PathLike
     """The report as markdown (see the module docstring). Folders default to ``build/runs``, ``build``, ``data``."""
     import pandas as pd
 
-    from .. import __version__
-    from ..paths import build_dir, data_dir
-    from .ablations import ablations
-
     runs = Path(runs) if runs is not None else build_dir() / "runs"
     build = Path(build) if build is not None else build_dir()
     data = Path(data) if data is not None else data_dir()
@@ -220,31 +219,3 @@ def build_report(runs: str | os.PathLike | None = None, build: str | os.PathLike
     if not found:
         out += [f"No notebook results under `{build}` (run `python -m glsim_core run`).", ""]
     return "\n".join(out).rstrip() + "\n"
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("report", allow_abbrev=False,
-                       help="render the reproduction report: claim, paper number, this repo's number, hardware",
-                       description="Render a markdown table of every claim this repository checks, with the "
-                                   "paper's number beside this repository's (from shipped results, sweeps under "
-                                   "--runs and notebook results under --build).")
-    p.add_argument("--runs", default=None, help="sweep folders (default build/runs)")
-    p.add_argument("--build", default=None, help="notebook outputs (default build/)")
-    p.add_argument("--data", default=None, help="shipped files (default data/)")
-    p.add_argument("--out", default=None, help="write the markdown here (default build/report.md); '-' prints it")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    from ..paths import build_dir
-
-    text = build_report(runs=args.runs, build=args.build, data=args.data)
-    if args.out == "-":
-        print(text)
-        return 0
-    out = Path(args.out) if args.out else build_dir() / "report.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    n_not_run = text.count(f"| {NOT_RUN} |")
-    print(f"wrote {out} ({n_not_run} paper rows not run)")
-    return 0

@@ -40,6 +40,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
+from filelock import FileLock
+
+from ..analysis.accuracy import difference
+from ..data.boxed_digits import default_digits_path, ensure_boxed_digits
+from ..data.hf import collate_images
+from ..data.synthetic import BenchmarkSpec, default_benchmark_path, ensure_benchmark
+from ..notebook import _jsonable
+from ..paths import cache_dir, data_dir
+from ..profiles import get_profile
+from ..train import TrainConfig
+from ..train.calibration import calibration_models
+from ..train.engine import load_data, load_trained_model
+from ..train.protocol import _run, _slug
+from ..weights.shipped import sha256
 
 __all__ = ["point_table", "reading", "plot_scale_map", "MIN_SEEDS_TO_READ", "SCALE_POINTS", "SEEDS", "DEFAULT_OUT",
            "SHIPPED_CSV", "benchmark_spec", "ensure_point_data", "plan",
@@ -61,7 +77,6 @@ SHIPPED_CSV = "results/scale_map_{profile}.csv"  # under data/
 
 def benchmark_spec(point: str):
     """The :class:`~glsim_core.data.synthetic.BenchmarkSpec` of a point: the default one at another scale."""
-    from ..data.synthetic import BenchmarkSpec
 
     if point not in SCALE_POINTS:
         raise ValueError(f"unknown scale point {point!r}; choose from {sorted(SCALE_POINTS)}")
@@ -69,14 +84,11 @@ def benchmark_spec(point: str):
 
 
 def point_dataset_path(point: str) -> Path:
-    from ..paths import cache_dir
 
     if point == HELD_OUT:
-        from ..data.boxed_digits import default_digits_path
 
         return default_digits_path()
     if point == "l":  # the default benchmark itself: no second copy
-        from ..data.synthetic import default_benchmark_path
 
         return default_benchmark_path()
     return cache_dir() / f"benchmark_scale_{point}"
@@ -84,15 +96,12 @@ def point_dataset_path(point: str) -> Path:
 
 def ensure_point_data(point: str, progress: bool = True) -> Path:
     """Generate a point's dataset if missing (under a file lock: several processes may ask at once)."""
-    from filelock import FileLock
 
-    from ..data.synthetic import ensure_benchmark
 
     path = point_dataset_path(point)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if point == HELD_OUT:
-            from ..data.boxed_digits import ensure_boxed_digits
 
             return ensure_boxed_digits(path=path, progress=progress)
         return ensure_benchmark(benchmark_spec(point), path, progress=progress)
@@ -103,8 +112,6 @@ SCRATCH = "ViT-scratch"
 
 
 def _models(profile: str) -> list[dict[str, Any]]:
-    from ..profiles import get_profile
-    from ..train.calibration import calibration_models
 
     return [*calibration_models(profile), {"name": SCRATCH, "model": get_profile(profile).model, "pretrained": False}]
 
@@ -126,13 +133,11 @@ def plan(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = None, mode
 
 
 def _run_dir(out: Path, point: str, name: str, seed: int) -> Path:
-    from ..train.protocol import _slug
 
     return out / point / _slug(name) / f"seed_{seed}"
 
 
 def _config(point: str, spec: dict[str, Any], seed: int, out: Path, profile: str, overrides: dict[str, Any]):
-    from ..train import TrainConfig
 
     cfg = TrainConfig.from_profile(profile, **{**overrides, **spec})
     return cfg.replace(dataset=str(point_dataset_path(point)), seed=int(seed), train_split="trainval",
@@ -147,7 +152,6 @@ def run_scale_map(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = N
     ``shard=(i, n)`` takes runs i, i+n, i+2n ... of :func:`plan`, so n processes share the work without overlap;
     ``overrides`` are :class:`~glsim_core.train.TrainConfig` fields for every run (e.g. ``epochs=1``).
     """
-    from ..train.protocol import _run
 
     index, count = int(shard[0]), int(shard[1])
     if not 0 <= index < count:
@@ -186,9 +190,7 @@ def crop_geometry(model, data, split: str = "test", max_samples: int | None = 40
     ``kept`` (mean share of the object's box inside the crop), ``kept90`` (share of crops that keep ≥ 90 % of the
     box) and ``n``. Boxes are half-open pixel boxes ``(x0, y0, x1, y1)`` on the network's input.
     """
-    import torch
 
-    from ..data.hf import collate_images
 
     if not hasattr(model, "forward_details"):
         raise ValueError("crop_geometry needs a GLSim model (one with forward_details)")
@@ -232,7 +234,6 @@ def crop_geometry(model, data, split: str = "test", max_samples: int | None = 40
 # ------------------------------------------------------------------------------------------------ tables
 def collect_runs(out: str | Path = DEFAULT_OUT):
     """Every finished run under ``out`` as a table: point, object_scale, model, seed, top1, epochs, the curve."""
-    import pandas as pd
 
     rows = []
     for path in sorted(Path(out).glob("*/*/seed_*/metrics.json")):
@@ -256,7 +257,6 @@ def collect_runs(out: str | Path = DEFAULT_OUT):
 def differences(runs, a: str, b: str) -> dict[str, float]:
     """``a - b`` in top-1 at one point: mean difference, its standard error (Welch: independent seeds), the 95 %
     interval from Student's t and the number of standard errors it lies from 0."""
-    from ..metrics.classification import difference
 
     xa = runs.loc[runs["model"] == a, "top1"].to_numpy()
     xb = runs.loc[runs["model"] == b, "top1"].to_numpy()
@@ -269,7 +269,6 @@ def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_cla
     Returns ``(table, diffs)``: ``table`` one row per (point, model) with ``top1_mean``, ``top1_std``, ``n``,
     ``x_chance`` (mean / chance); ``diffs`` one row per (point, comparison) with :func:`differences`' columns.
     """
-    import pandas as pd
 
     table = (runs.groupby(["point", "model"], sort=False)["top1"]
              .agg(top1_mean="mean", top1_std="std", n="count").reset_index())
@@ -293,14 +292,12 @@ def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_cla
 
 def load_scale_map(path: str | Path | None = None, profile: str = "cpu") -> dict[str, Any] | None:
     """The shipped scale map (``data/results/scale_map_<profile>.json``, which names its CSV), or None."""
-    from ..paths import data_dir
 
     path = Path(path) if path is not None else data_dir() / SHIPPED_CSV.format(profile=profile)
     path = path.with_suffix(".json")
     if not path.is_file():
         return None
     result = json.loads(path.read_text())
-    import pandas as pd
 
     result["runs"] = pd.read_csv(path.with_suffix(".csv"))
     return result
@@ -310,9 +307,6 @@ def collect(out: str | Path = DEFAULT_OUT, csv: str | Path | None = None, profil
             command: str = "", geometry_seed: int = 1, note: str = "") -> Path:
     """Gather the runs, measure each point's crop geometry on its seed-``geometry_seed`` GLSim, write
     ``<csv>`` (one row per run), ``<csv>.json`` (summary, differences, geometry) and ``<csv>.manifest.json``."""
-    from ..models.shipped import sha256
-    from ..paths import data_dir
-    from ..train.engine import load_data, load_trained_model
 
     out = Path(out)
     runs = collect_runs(out)
@@ -331,7 +325,6 @@ def collect(out: str | Path = DEFAULT_OUT, csv: str | Path | None = None, profil
     summary = {"points": {p: {"object_scale": list(s)} for p, s in SCALE_POINTS.items()}, "geometry": geometry,
                "table": table.to_dict("records"), "differences": diffs.to_dict("records"),
                "held_out": HELD_OUT, "csv": csv.name}
-    from ..notebook import _jsonable
 
     csv.with_suffix(".json").write_text(json.dumps(_jsonable(summary), indent=2))
     manifest = {"command": command, "profile": profile, "seeds": sorted(set(map(int, runs["seed"]))),
@@ -342,7 +335,6 @@ def collect(out: str | Path = DEFAULT_OUT, csv: str | Path | None = None, profil
                 "python": sys.version.split()[0], "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "files": {p.name: sha256(p) for p in (csv, csv.with_suffix(".json"))}}
     try:
-        import torch
 
         manifest["torch"] = torch.__version__
     except ImportError:
@@ -359,7 +351,6 @@ MIN_SEEDS_TO_READ = 3
 
 def point_table(result: dict[str, Any], point: str):
     """One point's models from a loaded result (:func:`load_scale_map`): mean, std, n, chance, × chance."""
-    import pandas as pd
 
     table = pd.DataFrame(result["table"])
     out = table[table["point"] == point].drop(columns=["point"]).reset_index(drop=True)
@@ -434,52 +425,3 @@ def plot_scale_map(result: dict[str, Any], models: Sequence[str] = ("ViT", "SimP
     axes[1].legend(fontsize=9)
     fig.tight_layout()
     return fig
-
-
-# --------------------------------------------------------------------------------------------------- CLI
-def add_cli(sub) -> None:
-    p = sub.add_parser("scale-map", allow_abbrev=False,
-                       help="where GLSim's crop helps: the benchmark's object scale x 4 models x 5 seeds")
-    act = p.add_subparsers(dest="action", required=True)
-    r = act.add_parser("run", allow_abbrev=False, help="run (or resume) this shard's fine-tunes")
-    r.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated seeds (default 1-5)")
-    r.add_argument("--points", default=None, help=f"comma-separated points (default all: {', '.join(SCALE_POINTS)})")
-    r.add_argument("--models", default=None, help="comma-separated model labels (default: all four)")
-    r.add_argument("--shard", default="0/1", metavar="I/N", help="take runs I, I+N, ... (one process per core)")
-    r.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
-                   help="a TrainConfig field for every run (repeatable), e.g. epochs=1")
-    r.add_argument("--dry-run", action="store_true", help="list the runs and whether they are done")
-    c = act.add_parser("collect", allow_abbrev=False, help="summarise the runs into data/results/ with a manifest")
-    c.add_argument("--note", default="", help="a remark stored in the manifest")
-    for q in (r, c):
-        q.add_argument("--out", default=DEFAULT_OUT, help=f"run folders (default {DEFAULT_OUT})")
-        q.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
-    c.add_argument("--csv", default=None, help="where to write (default data/results/scale_map_<profile>.csv)")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    import shlex
-
-    from .sweep import parse_assignments, parse_seeds
-
-    if args.action == "collect":
-        command = "python -m glsim_core scale-map " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        path = collect(args.out, args.csv, args.profile, command=command, note=args.note)
-        print(f"wrote {path.with_suffix('').with_suffix('.csv')} and {path}")
-        return 0
-    index, _, count = args.shard.partition("/")
-    try:
-        shard = (int(index), int(count or 1))
-    except ValueError:
-        raise ValueError(f"--shard must be I/N, e.g. 0/2, got {args.shard!r}") from None
-
-    def split(text):
-        return [t.strip() for t in text.split(",") if t.strip()] if text else None
-
-    rows = run_scale_map(parse_seeds(args.seeds), split(args.points), split(args.models), args.out, args.profile,
-                         shard=shard, dry_run=args.dry_run, **parse_assignments(args.fixed))
-    for row in rows:
-        print(f"{row['point']:>3} {row['model']:<13} seed {row['seed']:<3} {row['status']:<8} "
-              + (f"{row['top1']:.2f}" if "top1" in row else ""))
-    return 0

@@ -39,6 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import train
+from ..notebook import _jsonable, load_results
+from ..paths import build_dir
+from ..runtime import get_device
+from ..series import execute_with_parameters, parameters_of
+from ..train import TrainConfig
+
 __all__ = ["run_sweep", "collect", "parse_value", "parse_grid", "parse_assignments", "expand_grid", "resolve_target",
            "SweepTarget", "RUN_FILE", "RESULTS_CSV", "point_slug", "config_hash"]
 
@@ -245,7 +252,6 @@ class SweepTarget:
     def valid_keys(self) -> list[str]:
         if self.kind == "notebook":
             return sorted(k for k in self.notebook_params if k not in _RUNNER_NOTEBOOK_PARAMS)
-        from ..train import TrainConfig
 
         return sorted(k for k in TrainConfig.field_names() if k not in _RUNNER_TRAIN_FIELDS)
 
@@ -269,7 +275,6 @@ class SweepTarget:
         """Everything that defines a run except the seed and output folder (what the done-check compares)."""
         if self.kind == "notebook":
             return {"notebook": str(self.path), **{k: overrides[k] for k in sorted(overrides)}}
-        from ..train import TrainConfig
 
         values = apply_overrides(self.base, overrides)
         cfg = TrainConfig.from_dict({k: v for k, v in values.items() if k not in _RUNNER_TRAIN_FIELDS})
@@ -289,9 +294,6 @@ class SweepTarget:
         return result
 
     def _run_notebook(self, overrides, seed, run_dir, timeout) -> dict[str, Any]:
-        from ..notebook import load_results
-        from ..series import execute_with_parameters
-
         params = dict(overrides)
         if "SEED" in self.notebook_params:
             params["SEED"] = int(seed)
@@ -301,14 +303,10 @@ class SweepTarget:
         results = load_results(run_dir)
         device = results.get("device")
         if device is None:
-            from ..runtime import get_device
-
             device = str(get_device())
         return {"metrics": _scalar_metrics(results), "device": str(device)}
 
     def _config(self, overrides, seed, run_dir):
-        from ..train import TrainConfig
-
         values = apply_overrides(self.base, overrides)
         resume = (run_dir / "checkpoint.pt").is_file()  # an interrupted run continues where it stopped
         values.update(seed=int(seed), out_dir=str(run_dir), resume=resume)
@@ -330,9 +328,7 @@ class SweepTarget:
                 raise RuntimeError(f"subprocess exited {proc.returncode}: {tail[-1] if tail else ''}")
             metrics = json.loads((run_dir / "metrics.json").read_text())
         else:
-            from ..train import fit
-
-            metrics = fit(config).metrics
+            metrics = train.fit(config).metrics  # looked up per run (tests replace it)
         return {"metrics": _train_metrics(metrics), "device": str(metrics.get("device", ""))}
 
 
@@ -350,7 +346,6 @@ def _train_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 def resolve_target(target: str | os.PathLike, profile: str | None = None) -> SweepTarget:
     """``"train"``, a ``.json``/``.yaml`` TrainConfig file, or a ``.ipynb`` notebook -> :class:`SweepTarget`."""
-    from ..train import TrainConfig
 
     text = str(target)
     if text == "train":
@@ -364,8 +359,6 @@ def resolve_target(target: str | os.PathLike, profile: str | None = None) -> Swe
     if not path.is_file():
         raise FileNotFoundError(f"sweep target {text} does not exist")
     if suffix == ".ipynb":
-        from ..series import parameters_of
-
         params = parameters_of(path)
         if not params:
             raise ValueError(f"{path} has no 'parameters'-tagged cell: papermill cannot inject a sweep's values")
@@ -393,8 +386,6 @@ def _read_run(path: Path) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    from ..notebook import _jsonable
-
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=True))
     tmp.replace(path)
@@ -426,8 +417,6 @@ def run_sweep(target: str | os.PathLike | SweepTarget, grid: Mapping[str, Sequen
     (status ``planned``, or ``ok`` for runs already done). See the module docstring for the folder layout.
     """
     from tqdm.auto import tqdm
-
-    from ..paths import build_dir
 
     tgt = target if isinstance(target, SweepTarget) else resolve_target(target, profile=profile)
     grid = dict(grid or {})
@@ -550,53 +539,12 @@ def collect(out: str | os.PathLike, write: bool = True):
 
 
 # --------------------------------------------------------------------------------------------------- the CLI
-def add_cli(sub) -> None:
-    p = sub.add_parser(
-        "sweep", allow_abbrev=False,
-        help="run a notebook or a training config once per grid point and seed; collect one tidy table",
-        description="Run TARGET (a notebook .ipynb, 'train', or a TrainConfig .json/.yaml) once per point of the "
-                    "grid and per seed into OUT/<point>/seed_<s>/, skipping runs already done, continuing past "
-                    "failures, and collect every run into OUT/results.csv.")
-    p.add_argument("target", help="notebook (.ipynb), 'train', or a TrainConfig .json/.yaml file")
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
-                   help="a swept key and its values (repeat for a cartesian product); model_kwargs.top_o=4,8 sets "
-                        "one model keyword")
-    p.add_argument("--seeds", default="1,10,100", help="comma-separated seeds (default 1,10,100)")
-    p.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
-                   help="a setting for every run (repeatable)")
-    p.add_argument("--out", default=None, help="output folder (default build/runs/<target name>)")
-    p.add_argument("--profile", default=None, choices=["cpu", "gpu"], help="profile of a 'train' target's sizes")
-    p.add_argument("--isolate", action="store_true", help="run each training run in its own process")
-    p.add_argument("--timeout", type=int, default=None, help="seconds per run (notebook cells / subprocess)")
-    p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are done; run nothing")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
-    if args.out and not args.dry_run:
-        from ..safety import ensure_writable_dir
-
-        ensure_writable_dir(args.out, "--out")
-    grid = parse_grid(args.grid)
-    fixed = parse_assignments(args.fixed)
-    table = run_sweep(args.target, grid, seeds=parse_seeds(args.seeds), out=args.out, fixed=fixed,
-                      profile=args.profile, isolate=args.isolate, dry_run=args.dry_run, timeout=args.timeout)
-    out = table.attrs["out"]
-    counts = table["status"].value_counts().to_dict() if len(table) else {}
-    if args.dry_run:
-        for _, r in table.iterrows():
-            print(f"{r['status']:8s} {r['run_dir']}")
-        print(f"{len(table)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-        return 0
-    print(f"{len(table)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; table in {out}/{RESULTS_CSV}")
-    return 1 if len(table.attrs["failed"]) else 0
 
 
 def _run_config_file(path: str) -> int:
     """Entry point of an isolated run: ``python -m glsim_core.experiments.sweep CONFIG.json``."""
-    from ..train import TrainConfig, fit
 
-    fit(TrainConfig.from_json(path))
+    train.fit(TrainConfig.from_json(path))
     return 0
 
 

@@ -10,8 +10,7 @@ that need the **pre-softmax** scores (FFVT's MAWS) - recomputed as ``(q * scale)
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -21,9 +20,7 @@ from timm.models.resnet import BasicBlock, ResNet, _create_resnet
 from timm.models.vision_transformer import VisionTransformer, _create_vision_transformer
 from torch import nn
 
-from .shipped import SHIPPED, shipped_weights_path, verify_shipped_weights
-
-__all__ = ["ConvStemPatchEmbed", "SMALL_VITS", "SMALL_CNNS", "record_attention", "forward_tokens",
+__all__ = ["ConvStemPatchEmbed", "SMALL_VITS", "SMALL_CNNS", "record_attention", "set_weights_resolver",
            "num_prefix_tokens", "patch_grid", "ATTENTION_KINDS", "DROP_PATH_SCHEDULES", "drop_path_rates",
            "set_drop_path"]
 
@@ -83,57 +80,45 @@ SMALL_CNNS: dict[str, dict] = {
 }
 
 
-def _cfg(img_size: int, name: str | None = None, first_conv: str = "patch_embed.proj",
-         classifier: str = "head") -> dict:
-    """A timm pretrained config; names with shipped weights point ``file`` at them (``models.shipped``)."""
-    cfg = dict(input_size=(3, img_size, img_size), crop_pct=1 / 1.34, interpolation="bicubic",
-               mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, num_classes=1000,
-               first_conv=first_conv, classifier=classifier)
-    if name in SHIPPED:
-        cfg.update(file=str(shipped_weights_path(name)), num_classes=SHIPPED[name]["num_classes"],
-                   license="see data/pretrained/manifest.json", notes="pretrained by `python -m glsim_core pretrain`")
-    return cfg
+def _cfg(img_size: int, first_conv: str = "patch_embed.proj", classifier: str = "head") -> dict:
+    """A timm pretrained config: the data config (64 px, resize 1.34, ImageNet mean/std). The weights file is not
+    named here: :func:`set_weights_resolver` supplies it when ``pretrained=True``."""
+    return dict(input_size=(3, img_size, img_size), crop_pct=1 / 1.34, interpolation="bicubic",
+                mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, num_classes=1000,
+                first_conv=first_conv, classifier=classifier)
 
 
 # timm's register_model reads this module-level name to attach the pretrained configs to the names below.
 default_cfgs = generate_default_cfgs({
-    **{name: _cfg(args["img_size"], name, first_conv="patch_embed.proj.0" if "embed_layer" in args
+    **{name: _cfg(args["img_size"], first_conv="patch_embed.proj.0" if "embed_layer" in args
                   else "patch_embed.proj") for name, args in SMALL_VITS.items()},
-    **{name: _cfg(64, name, first_conv="conv1", classifier="fc") for name in SMALL_CNNS},
+    **{name: _cfg(64, first_conv="conv1", classifier="fc") for name in SMALL_CNNS},
 })
 
+#: ``resolver(name, kwargs) -> kwargs``, called when a name registered here is built with ``pretrained=True``
+#: (and no ``pretrained_cfg``): it puts the weights file (and its class count) into ``pretrained_cfg_overlay``.
+_weights_resolver: Callable[[str, dict], dict] | None = None
 
-def _check_shipped(name: str, pretrained: bool, kwargs: dict) -> dict:
-    """Before timm reads shipped weights: they exist, match the manifest's sha256 and unpickle as plain tensors.
 
-    Returns ``kwargs`` with the verified file in ``pretrained_cfg_overlay`` (the path is resolved now, not at
-    import). A caller that names its own weights file gets that file checked for loadability only."""
+def set_weights_resolver(resolver: Callable[[str, dict], dict] | None) -> None:
+    """Say where ``pretrained=True`` finds the weights of the small backbones registered here.
+
+    These backbones have no hub weights: this repository pretrains them and ships the files under ``data/``. The
+    weights layer (:mod:`glsim_core.weights.shipped`, imported with the package) installs the resolver that finds
+    and checks those files; this layer only calls it."""
+    global _weights_resolver
+    _weights_resolver = resolver
+
+
+def _resolve_weights(name: str, pretrained: bool, kwargs: dict) -> dict:
     if not pretrained or kwargs.get("pretrained_cfg") is not None:
         return kwargs
-    from ..safety import load_plain
-
-    overlay = dict(kwargs.get("pretrained_cfg_overlay") or {})
-    if name in SHIPPED:
-        shipped = shipped_weights_path(name)
-        own = overlay.get("file")
-        if own is None or Path(own).expanduser().resolve() == shipped:
-            if not shipped.is_file():
-                raise FileNotFoundError(
-                    f"pretrained=True for {name!r} needs its shipped weights at {shipped}, which are missing; restore "
-                    f"them from git or rebuild them with `python -m glsim_core pretrain`")
-            verify_shipped_weights(name)
-            load_plain(shipped, "pretrained weights file", "restore it with git or rebuild it with "
-                       "`python -m glsim_core pretrain`")
-            return {**kwargs, "pretrained_cfg_overlay": {**overlay, "file": str(shipped)}}
-    if overlay.get("file"):
-        load_plain(overlay["file"], "pretrained weights file", "check the file, or train without it "
-                   "(--no-pretrained)")
-    return kwargs
+    return kwargs if _weights_resolver is None else _weights_resolver(name, kwargs)
 
 
 def _make(name: str):
     def factory(pretrained: bool = False, **kwargs) -> VisionTransformer:
-        kwargs = _check_shipped(name, pretrained, kwargs)
+        kwargs = _resolve_weights(name, pretrained, kwargs)
         return _create_vision_transformer(name, pretrained=pretrained, **{**SMALL_VITS[name], **kwargs})
 
     factory.__name__ = name
@@ -143,7 +128,7 @@ def _make(name: str):
 
 def _make_cnn(name: str):
     def factory(pretrained: bool = False, **kwargs) -> ResNet:
-        kwargs = _check_shipped(name, pretrained, kwargs)
+        kwargs = _resolve_weights(name, pretrained, kwargs)
         return _create_resnet(name, pretrained=pretrained, **{**SMALL_CNNS[name], **kwargs})
 
     factory.__name__ = name
@@ -173,11 +158,6 @@ def patch_grid(model: nn.Module, img_size: Sequence[int] | int | None = None) ->
         return tuple(embed.dynamic_feat_size(tuple(img_size)))
     patch = embed.patch_size
     return img_size[0] // patch[0], img_size[1] // patch[1]
-
-
-def forward_tokens(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """All output tokens (prefix + patches) after the encoder's final norm, shape (B, prefix + N, D)."""
-    return model.forward_features(images)
 
 
 def _attention_modules(model: nn.Module) -> list[nn.Module]:

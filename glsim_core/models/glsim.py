@@ -48,14 +48,22 @@ from typing import Any
 
 import timm
 import torch
-from timm.models import checkpoint_seq, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
-from ..profiles import paper_top_o
+from ..pooling import SimPool
 from ..selection.attention import ATTENTION_MECHANISMS, attention_kind, attention_layers, scores_from_attention
-from ..selection.gls import BOX_RULES, METRICS, crop_and_resize, global_local_similarity, select_boxes
+from ..selection.gls import (
+    BOX_RULES,
+    METRICS,
+    crop_and_resize,
+    global_local_similarity,
+    paper_top_o,
+    select_boxes,
+)
 from .backbones import SMALL_VITS, drop_path_rates, patch_grid, record_attention, set_drop_path
+from .heads import simpool_gamma
 
 __all__ = ["GLSim", "GLSimOutput", "SELECTORS", "POOLS", "GLSIM_VARIANTS", "GLSIM_BACKBONES", "paper_top_o",
            "glsim_backbone"]
@@ -122,7 +130,8 @@ class GLSim(nn.Module):
         pretrained: load the backbone's timm pretrained weights (hub, url, or the ``file`` of its pretrained cfg).
         selector, top_o, metric, box_rule, use_crops, use_aggregator, pool: the ablation switches; ``top_o=None``
             follows the paper (:func:`paper_top_o`: 8, doubled at 448 px).
-        gamma: SimPool's gamma when ``pool="simpool"`` (1.25, SimPool's default for transformers).
+        gamma: SimPool's γ when ``pool="simpool"``: a number, ``None`` for the plain weighted average (as
+            :class:`glsim_core.pooling.SimPool`); default 1.25, SimPool's γ for transformers.
         crop_size: size the crop is resized to (default: the input's own size, as the paper).
         align_corners: bilinear resize convention of the crop (the release: True).
         drop_rate: dropout before the head.
@@ -188,9 +197,7 @@ class GLSim(nn.Module):
             self.top_o = paper_top_o(tuple(enc.patch_embed.img_size) if enc.patch_embed.img_size else 224)
 
         if pool == "simpool":
-            from ..pooling import SimPool
-
-            self.simpool = SimPool(dim, gamma=gamma)
+            self.simpool = SimPool(dim, gamma=simpool_gamma(gamma, "vit"))
         # Separate learnable CLS token for the crops (§3.2), initialised from the (possibly pretrained) encoder's.
         self.cls_token_crops = (nn.Parameter(enc.cls_token.detach().clone())
                                 if self.use_crops and pool == "token" else None)
@@ -239,24 +246,26 @@ class GLSim(nn.Module):
 
     # ------------------------------------------------------------------------------------------ the pieces
     def encode(self, images: torch.Tensor, cls_token: torch.Tensor | None = None) -> torch.Tensor:
-        """Encoder output tokens (B, prefix + N, D) after the final norm (= ``encoder.forward_features``).
+        """Encoder output tokens (B, prefix + N, D) after the final norm: timm's ``encoder.forward_features``.
 
-        With ``cls_token`` (1, 1, D), that token replaces the encoder's CLS token at the input (the crops' pass):
-        after timm's position embedding, token 0 is shifted by ``cls_token - encoder.cls_token``, which is exactly
-        the swap (the position embedding is added to both alike); the encoder's CLS token gets no gradient from it.
+        With ``cls_token`` (1, 1, D), that token replaces the encoder's CLS token at the input (the crops' pass). The
+        override is small and uses timm's public modules only: a forward hook on ``encoder.patch_drop`` (the first
+        module after timm adds the position embedding) shifts token 0 by ``cls_token - encoder.cls_token``, which is
+        exactly the swap (the position embedding is added to both alike); the encoder's CLS token gets no gradient
+        from it, and everything else (grad checkpointing, attention recording) is timm's own forward.
         """
         enc = self.encoder
-        x = enc.patch_embed(images)
-        x = enc._pos_embed(x)
-        if cls_token is not None:
-            x = torch.cat([x[:, :1] + (cls_token - enc.cls_token).to(x.dtype), x[:, 1:]], dim=1)
-        x = enc.patch_drop(x)
-        x = enc.norm_pre(x)
-        if enc.grad_checkpointing and not torch.jit.is_scripting():
-            x = checkpoint_seq(enc.blocks, x)
-        else:
-            x = enc.blocks(x)
-        return enc.norm(x)
+        if cls_token is None:
+            return enc.forward_features(images)
+
+        def swap_cls(_module: nn.Module, _inputs: tuple, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([x[:, :1] + (cls_token - enc.cls_token).to(x.dtype), x[:, 1:]], dim=1)
+
+        handle = enc.patch_drop.register_forward_hook(swap_cls)
+        try:
+            return enc.forward_features(images)
+        finally:
+            handle.remove()
 
     def global_representation(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(g, attention)``: the CLS token and None, or SimPool's pooled vector and its map (B, N)."""

@@ -12,8 +12,9 @@ checkpoint, timm's re-initialised classifier) is fresh:
 * **ConvNeXt**: SimPool replaces ``head.global_pool``; the head's norm (ConvNeXt pools before its final norm, like
   the release) and ``fc`` follow.
 
-γ defaults to 1.25 for transformers and 2.0 for CNNs (the paper's §4.4 defaults); ``gamma=False`` gives SimPool's
-plain weighted average (γ = None). :func:`pooling_attention` returns the map a model pools with.
+``gamma`` means what it means for :class:`glsim_core.pooling.SimPool` (see there): a number is γ, ``None`` the
+plain weighted average. Left out (:data:`FAMILY_GAMMA`), it is the paper's default for the family: 1.25 for
+transformers, 2.0 for CNNs (§4.4). :func:`pooling_attention` returns the map a model pools with.
 """
 
 from __future__ import annotations
@@ -29,15 +30,16 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from ..pooling import SimPool, pool
+from ..pooling.simpool_variants import SimPoolVariant
 from .backbones import num_prefix_tokens, patch_grid, record_attention
 
-__all__ = [
-    "DEFAULT_GAMMA", "create_with_pooling", "attach_pooling", "get_pooling", "model_family", "pooling_attention",
-    "PooledVisionTransformer", "PooledResNet", "PooledConvNeXt", "MaxOverK",
-]
+__all__ = ["DEFAULT_GAMMA", "FAMILY_GAMMA", "simpool_gamma", "create_with_pooling", "attach_pooling", "get_pooling",
+           "model_family", "pooling_attention", "PooledVisionTransformer", "PooledResNet", "PooledConvNeXt", "MaxOverK"]
 
 #: γ by family (SimPool §4.4): transformers 1.25, convolutional networks 2.0.
 DEFAULT_GAMMA = {"vit": 1.25, "resnet": 2.0, "convnext": 2.0}
+#: ``gamma``'s default in :func:`attach_pooling` / :func:`create_with_pooling`: the family's γ (:data:`DEFAULT_GAMMA`).
+FAMILY_GAMMA = "family"
 
 
 def model_family(model: nn.Module) -> str:
@@ -146,30 +148,39 @@ def get_pooling(model: nn.Module) -> nn.Module | None:
     return gp.pool if isinstance(gp, _MapPool) else None
 
 
+def simpool_gamma(gamma: float | str | None, family: str = "vit") -> float | None:
+    """The γ a SimPool head gets: ``gamma`` as a number; ``None`` (or ``False``, the same) for SimPool's plain
+    weighted average; :data:`FAMILY_GAMMA` for the paper's default of the family (1.25 ViT, 2.0 CNNs)."""
+    if isinstance(gamma, str):
+        if gamma != FAMILY_GAMMA:
+            raise ValueError(f"gamma must be a number, None or {FAMILY_GAMMA!r}, got {gamma!r}")
+        return DEFAULT_GAMMA[family]
+    return None if gamma is None or gamma is False else float(gamma)
+
+
 def _build_pool(pooling: str | nn.Module, dim: int, family: str, gamma: Any, pool_kwargs: dict) -> nn.Module:
     if isinstance(pooling, nn.Module):
-        if gamma is not None or pool_kwargs:
+        if gamma != FAMILY_GAMMA or pool_kwargs:
             raise ValueError("pass gamma / pooling options to the module you built, not here")
         return pooling
     name = str(pooling).lower()
     if name == "simpool":
-        g = DEFAULT_GAMMA[family] if gamma is None else (None if gamma is False else float(gamma))
+        g = simpool_gamma(gamma, family)
         if {"linear", "layernorm", "shared_qk"} & set(pool_kwargs):  # SimPool Table 10's design options
-            from ..pooling.simpool_variants import SimPoolVariant
-
             return SimPoolVariant(dim, gamma=g, **pool_kwargs)
         return SimPool(dim, gamma=g, **pool_kwargs)
-    if gamma is not None:
+    if gamma != FAMILY_GAMMA:
         raise ValueError(f"gamma is SimPool's exponent; pooling={pooling!r} takes its options in pool_kwargs")
     return pool(name, dim=dim, **pool_kwargs)
 
 
-def attach_pooling(model: nn.Module, pooling: str | nn.Module = "simpool", gamma: float | bool | None = None,
+def attach_pooling(model: nn.Module, pooling: str | nn.Module = "simpool", gamma: float | str | None = FAMILY_GAMMA,
                    **pool_kwargs: Any) -> nn.Module:
     """Replace the pooling of a timm ViT / ResNet / ConvNeXt in place (see the module docstring) and return it.
 
     ``pooling`` is a Table-1 name (``"simpool"``, ``"gap"``, ``"gem"``, ``"cait"``, ...) or a module;
-    ``gamma`` (SimPool only): None → the family default, False → no generalised mean; ``pool_kwargs`` go to the
+    ``gamma`` (SimPool only, :func:`simpool_gamma`): a number, ``None`` (no generalised mean) or left out (the
+    family's γ); ``pool_kwargs`` go to the
     pooling's constructor (e.g. ``num_heads``, ``use_beta``, ``min_over`` for SimPool; ``reduce="none"`` for a
     k > 1 method gives the maximum over the k logits). Parameters keep the device and dtype of the model.
     """
@@ -226,7 +237,7 @@ def attach_pooling(model: nn.Module, pooling: str | nn.Module = "simpool", gamma
     return model
 
 
-def create_with_pooling(name: str, pooling: str | nn.Module = "simpool", gamma: float | bool | None = None,
+def create_with_pooling(name: str, pooling: str | nn.Module = "simpool", gamma: float | str | None = FAMILY_GAMMA,
                         num_classes: int | None = None, pretrained: bool = False,
                         pool_kwargs: dict | None = None, **kwargs: Any) -> nn.Module:
     """``timm.create_model(name, pretrained=..., num_classes=..., **kwargs)`` with its pooling replaced by

@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -403,7 +403,6 @@ class PoolState:
     k: torch.Tensor | None = None
     s: torch.Tensor | None = None
     a: torch.Tensor | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class PoolingResult(NamedTuple):
@@ -659,7 +658,7 @@ class PoolingProcess(nn.Module):
         state = PoolState(x0=x, x=xt, u=u, t=0, grid=grid, num_heads=self.num_heads)
         a = None
         for t in range(self.iterations):
-            state = PoolState(x0=x, x=xt, u=u, t=t, grid=grid, num_heads=self.num_heads, extra=state.extra)
+            state = PoolState(x0=x, x=xt, u=u, t=t, grid=grid, num_heads=self.num_heads)
             kv_in = torch.cat([u, xt], dim=1) if self.attend_to_queries else xt
             q = _call(self._components["phi_q"][t], u, state) if u is not None else None
             state.q = q

@@ -49,7 +49,14 @@ class SimPool(nn.Module):
     Args:
         dim: channels D.
         gamma: γ of the generalised mean (Eq. 17; α = 1 − 2γ); ``None`` is the plain weighted average
-            u = LN(X) a. The paper uses 2.0 for CNNs and 1.25 for transformers. ``gamma=0`` is the geometric mean.
+            u = LN(X) a (no shift, no power). The paper uses 2.0 for CNNs and 1.25 for transformers. ``gamma=0`` is
+            the geometric mean. **This is what ``gamma`` means wherever SimPool can be chosen**: ``pool("simpool",
+            dim, gamma=...)``, ``GLSim(pool="simpool", gamma=...)``, ``create_model(name, pooling="simpool",
+            gamma=...)`` and ``TrainConfig(pooling="simpool", model_kwargs={"gamma": ...})``. ``False`` is accepted
+            as ``None`` (``timm.create_model`` drops keywords whose value is None, so pass ``False`` there). Left
+            out, this class and ``pool`` use ``None``; the model-level entry points (GLSim, ``create_model``,
+            ``TrainConfig``) use the paper's γ for the backbone's family (1.25 for a ViT, 2.0 for a CNN;
+            ``glsim_core.models.heads.simpool_gamma``).
         num_heads: m; the per-head outputs are concatenated to (B, D).
         qkv_bias: bias in W_Q and W_K (the release has none).
         use_beta: add a learnable scalar ``beta`` (initialised to 0) after the inverse power; needs ``gamma``.
@@ -86,6 +93,8 @@ class SimPool(nn.Module):
             raise ValueError(f"dim={dim} must be a positive multiple of num_heads={num_heads}")
         if min_over not in ("sample", "batch"):
             raise ValueError(f"min_over must be 'sample' (paper) or 'batch' (release), got {min_over!r}")
+        if gamma is False:  # the same as None, wherever SimPool can be chosen (see ``gamma`` above)
+            gamma = None
         if gamma is not None and not math.isfinite(float(gamma)):
             raise ValueError(f"gamma must be a finite number or None, got {gamma}")
         if use_beta and gamma is None:

@@ -1,25 +1,26 @@
-"""Discriminative feature selection: GLS (global-local similarity), attention-based mechanisms, their cost.
+"""Discriminative feature selection: GLS (global-local similarity) and the attention-based mechanisms.
 
 * :mod:`.gls` - :func:`global_local_similarity` (Eq. 1-2), :func:`select_boxes` (the top-O rectangle),
   :func:`crop_and_resize` (batched crop + bilinear resize).
-* :mod:`.attention` - last-layer attention, FFVT's MAWS, TransFG's PSM, attention rollout, and
-  :func:`token_scores` for any mechanism (GLS and SimPool's attention included) on a model.
-* :mod:`.flops` - :func:`dfsm_flops` (Tables 1, 7, 8), measured FLOPs and CPU time.
-* :mod:`.probe` (import it from there) - :func:`~.probe.gls_layer_probe` (per-layer top-O / bottom-O tokens inside the
-  object box for GLS, attention and rollout) and :func:`~.probe.localization_table` (MaxBoxAccV2 of every map).
+* :mod:`.attention` - last-layer attention, FFVT's MAWS, TransFG's PSM, attention rollout, from recorded attention
+  maps (:func:`glsim_core.models.record_attention`).
+
+Part of the methods layer: imports torch and itself only. Running a mechanism on a model
+(``glsim_core.analysis.probes.token_scores``) and the mechanisms' cost (``glsim_core.analysis.cost.dfsm_flops``) live
+above it; ``from glsim_core.selection import token_scores, dfsm_flops`` keeps working (:mod:`glsim_core._compat`).
 """
 
 from .attention import (
     ATTENTION_MECHANISMS,
     MECHANISMS,
+    attention_kind,
+    attention_layers,
     attention_rollout,
     last_layer_attention,
     maws,
     psm,
     scores_from_attention,
-    token_scores,
 )
-from .flops import DFSM_METHODS, cost_table, dfsm_flops, dfsm_table, measured_dfsm_flops, paper_table, time_dfsm
 from .gls import (
     BOX_RULES,
     METRICS,
@@ -31,8 +32,7 @@ from .gls import (
 )
 
 __all__ = [
-    "ATTENTION_MECHANISMS", "BOX_RULES", "DFSM_METHODS", "MECHANISMS", "METRICS",
-    "attention_rollout", "cost_table", "crop_and_resize", "crop_and_resize_reference", "dfsm_flops", "dfsm_table",
-    "global_local_similarity", "last_layer_attention", "maws", "measured_dfsm_flops", "paper_table", "psm",
-    "scores_from_attention", "select_boxes", "time_dfsm", "token_scores", "top_o_indices",
+    "ATTENTION_MECHANISMS", "BOX_RULES", "MECHANISMS", "METRICS", "attention_kind", "attention_layers",
+    "attention_rollout", "crop_and_resize", "crop_and_resize_reference", "global_local_similarity",
+    "last_layer_attention", "maws", "psm", "scores_from_attention", "select_boxes", "top_o_indices",
 ]

@@ -15,11 +15,11 @@ token, larger = more important, so that any of them can drive the GLSim crop or 
 * ``"gls"`` - global-local similarity (:func:`glsim_core.selection.global_local_similarity`), from the output tokens.
 * ``"simpool"`` - SimPool's attention map (Eq. 15) when the model pools with SimPool.
 
-:func:`token_scores` runs a model on images and returns any of them. Differences from the original methods,
-deliberate so that all mechanisms give one (B, N) map: TransFG picks the argmax token of *each head* (and FFVT the
-top-k tokens of each layer) to feed a final transformer layer; here the per-head PSM maps are averaged
-(``head_reduce="max"`` keeps the largest per-head value instead) and MAWS is one layer's map. Products run in
-float32 (or float64) whatever the recorded dtype.
+``glsim_core.analysis.probes.token_scores`` runs a model on images and returns any of them. Differences from the
+original methods, deliberate so that all mechanisms give one (B, N) map: TransFG picks the argmax token of *each
+head* (and FFVT the top-k tokens of each layer) to feed a final transformer layer; here the per-head PSM maps are
+averaged (``head_reduce="max"`` keeps the largest per-head value instead) and MAWS is one layer's map. Products run
+in float32 (or float64) whatever the recorded dtype.
 """
 
 from __future__ import annotations
@@ -27,16 +27,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 __all__ = ["MECHANISMS", "ATTENTION_MECHANISMS", "last_layer_attention", "maws", "psm", "attention_rollout",
-           "scores_from_attention", "attention_layers", "attention_kind", "token_scores"]
+           "scores_from_attention", "attention_layers", "attention_kind"]
 
 #: Mechanisms computed from recorded attention maps, and the blocks each one reads.
 ATTENTION_MECHANISMS = ("attention", "maws", "psm", "rollout")
 #: What each attention mechanism reads (``record_attention``'s ``kind``): MAWS needs the pre-softmax scores.
 ATTENTION_KINDS = {"attention": "probs", "maws": "logits", "psm": "probs", "rollout": "probs"}
-#: Every mechanism :func:`token_scores` knows.
+#: Every mechanism that scores tokens (``glsim_core.analysis.probes.token_scores`` runs any of them on a model).
 MECHANISMS = ATTENTION_MECHANISMS + ("gls", "simpool")
 
 
@@ -138,49 +137,3 @@ def scores_from_attention(method: str, attentions: Sequence[torch.Tensor], num_p
     if method not in fns:
         raise ValueError(f"unknown attention mechanism {method!r}; choose one of {ATTENTION_MECHANISMS}")
     return fns[method](attentions, num_prefix_tokens, **kwargs)
-
-
-def _is_glsim(model: nn.Module) -> bool:
-    from ..models.glsim import GLSim
-
-    return isinstance(model, GLSim)
-
-
-def token_scores(model: nn.Module, images: torch.Tensor, method: str = "gls", metric: str = "cosine",
-                 **kwargs) -> torch.Tensor:
-    """(B, N) token scores of any mechanism for a timm ViT (or a GLSim model's encoder) on ``images``.
-
-    ``method``: "gls" (with ``metric``), "attention", "maws", "psm", "rollout", or "simpool" (SimPool's attention
-    map, for a model pooled with SimPool: a GLSim model built with ``pool="simpool"``, or a timm ViT from
-    ``glsim_core.models.create_model(..., pooling="simpool")``). Runs without gradients; the model's train/eval
-    mode is left as it is (call ``model.eval()`` first for deterministic maps). Extra keywords go to the
-    mechanism (e.g. ``head_reduce`` for psm, ``layer`` for maws).
-    """
-    if method not in MECHANISMS:
-        raise ValueError(f"unknown mechanism {method!r}; choose one of {MECHANISMS}")
-    if _is_glsim(model):
-        return model.selection_scores(images, selector=method, metric=metric, **kwargs)
-    from ..models.backbones import num_prefix_tokens as _prefix
-
-    prefix = _prefix(model)
-    with torch.no_grad():
-        if method == "simpool":
-            from ..models.heads import pooling_attention  # SimPool heads
-
-            attn = pooling_attention(model, images)
-            return attn.flatten(1)
-        if method == "gls":
-            return _gls_of(model, images, metric, prefix)
-        depth = len(model.blocks)
-        from ..models.backbones import record_attention
-
-        with record_attention(model, layers=attention_layers(method, depth), kind=attention_kind(method)) as maps:
-            model.forward_features(images)
-        return scores_from_attention(method, maps, prefix, **kwargs)
-
-
-def _gls_of(model: nn.Module, images: torch.Tensor, metric: str, prefix: int) -> torch.Tensor:
-    from .gls import global_local_similarity
-
-    tokens = model.forward_features(images)
-    return global_local_similarity(tokens, metric=metric, num_prefix_tokens=prefix)

@@ -24,11 +24,19 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["METRICS", "BOX_RULES", "global_local_similarity", "select_boxes", "top_o_indices",
+__all__ = ["METRICS", "BOX_RULES", "global_local_similarity", "select_boxes", "top_o_indices", "paper_top_o",
            "crop_and_resize", "crop_and_resize_reference"]
 
 METRICS = ("cosine", "l1", "l2")
 BOX_RULES = ("paper", "reference")
+
+
+def paper_top_o(img_size: int | tuple[int, int], dataset: str | None = None) -> int:
+    """GLSim §4's O: 8 tokens, 16 for Stanford Dogs, "doubled accordingly when using image size 448"."""
+    side = max(img_size) if isinstance(img_size, (tuple, list)) else int(img_size)
+    name = str(dataset or "").lower()
+    base = 16 if name == "dogs" or "stanford-dogs" in name or "stanford_dogs" in name else 8
+    return base * 2 if side >= 448 else base
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:

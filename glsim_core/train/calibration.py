@@ -23,10 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import paths
+from ..analysis.probes import localization_scores
+from ..models import create_model
+from ..notebook import _jsonable
+from ..paths import display_path
 from ..profiles import get_profile
 from .config import TrainConfig
 from .engine import load_data, load_trained_model
-from .evaluation import localization_scores
 from .protocol import SEEDS, _slug, compare
 
 __all__ = ["CALIBRATION_MODELS", "calibration_models", "calibrate", "MAP_METHODS", "load_calibration",
@@ -65,7 +69,6 @@ def calibrate(profile: str = "cpu", seeds: Sequence[int] = SEEDS, out_root: str 
     ``models``: a subset of :data:`CALIBRATION_MODELS` (then only their runs happen, no summary file);
     ``overrides``: :class:`TrainConfig` fields for every run (e.g. ``epochs=1`` for a quick check).
     """
-    from ..models import create_model
 
     specs = calibration_models(profile)
     unknown = sorted(set(models or ()) - {s["name"] for s in specs})
@@ -97,7 +100,6 @@ def calibrate(profile: str = "cpu", seeds: Sequence[int] = SEEDS, out_root: str 
         "localization": loc, "top_o": top_o, "test_images_scored": max_samples,
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    from ..notebook import _jsonable
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration.json").write_text(json.dumps(_jsonable(result), indent=2))
@@ -116,10 +118,9 @@ def localization_frame(result: dict[str, Any]):
 def load_calibration(path: str | Path | None = None) -> dict[str, Any] | None:
     """A calibration result: ``path``, else ``build/calibration/calibration.json``, else the shipped
     ``data/results/calibration_cpu.json``; None if there is none. The dict gains ``source`` (the file read)."""
-    from ..paths import build_dir, data_dir, display_path
 
-    candidates = [Path(path)] if path is not None else [build_dir() / "calibration" / "calibration.json",
-                                                        data_dir() / SHIPPED_CALIBRATION]
+    candidates = [Path(path)] if path is not None else [paths.build_dir() / "calibration" / "calibration.json",
+                                                        paths.data_dir() / SHIPPED_CALIBRATION]
     for candidate in candidates:
         if candidate.is_file():
             result = json.loads(candidate.read_text())

@@ -11,15 +11,20 @@ import json
 import sys
 from pathlib import Path
 
-from .config import add_config_arguments, config_from_args
+from ..analysis.cost import benchmark_inference, count_parameters
+from ..analysis.probes import localization_scores
+from ..data import synthetic as syn
+from ..data.boxed_digits import DigitsSpec, ensure_boxed_digits, generate_boxed_digits
+from ..data.hf import collate_images, load_image_dataset
+from ..models import create_model
+from ..safety import ensure_writable_dir
+from . import engine, pretrain
+from .calibration import calibrate, localization_frame
+from .config import TrainConfig, add_config_arguments, config_from_args
+from .protocol import LR_GRID, compare
+from .speed import training_throughput
 
 __all__ = ["add_train", "add_eval", "add_bench", "add_data", "add_pretrain", "add_compare"]
-
-
-def _print_json(obj) -> None:
-    from ..notebook import _jsonable
-
-    print(json.dumps(_jsonable(obj), indent=2))
 
 
 # ------------------------------------------------------------------------------------------------------ train
@@ -35,12 +40,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..safety import ensure_writable_dir
-    from .engine import fit
-
     config = config_from_args(args)
     ensure_writable_dir(args.out_dir, "--out")  # before any work
-    result = fit(config)
+    result = engine.fit(config)
     if config.out_dir:
         print(f"top-1 ({config.eval_split}) {result.top1:.2f} %; metrics in {Path(config.out_dir) / 'metrics.json'}")
     return 0
@@ -68,21 +70,16 @@ def _eval(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..data.hf import collate_images
-    from .engine import align_normalization, evaluate, load_data, load_trained_model, weights_of
-    from .evaluation import localization_scores
-
     if args.out:  # before any work: a bad --out must not cost a whole evaluation
-        from ..safety import ensure_writable_dir
 
         ensure_writable_dir(args.out, "--out")
-    model, config, ckpt = load_trained_model(args.checkpoint, device=args.device)
+    model, config, ckpt = engine.load_trained_model(args.checkpoint, device=args.device)
     overrides = {"dataset": args.dataset} if args.dataset else {}
     if args.max_samples:
         overrides["max_eval_samples"] = args.max_samples
     split = args.split
     config = config.replace(eval_split=split if split in ("val", "test") else "test", progress=False, **overrides)
-    data = load_data(config)
+    data = engine.load_data(config)
     trained_on = list(ckpt.get("class_names") or [])
     if trained_on and list(data.class_names) != trained_on:
         only_ckpt = [c for c in trained_on if c not in data.class_names]
@@ -92,27 +89,26 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError(f"dataset {data.name!r} has other classes than checkpoint {args.checkpoint} was trained on "
                          f"({len(data.class_names)} vs {len(trained_on)}; {detail}): its accuracy would be "
                          f"meaningless. Evaluate on a dataset with the checkpoint's classes")
-    align_normalization(data, model)  # the same inputs `train` fed it
+    engine.align_normalization(data, model)  # the same inputs `train` fed it
     ds = data.torch_split(split, train=False, with_boxes=False)
     if args.max_samples and len(ds) > args.max_samples:
         ds = torch.utils.data.Subset(ds, range(args.max_samples))
     loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size, collate_fn=collate_images)
     device = next(model.parameters()).device
-    res = evaluate(model, loader, data.num_classes, device=device, amp=config.amp)
+    res = engine.evaluate(model, loader, data.num_classes, device=device, amp=config.amp)
     if not math.isfinite(res["loss"]):
         raise FloatingPointError(f"the loss of checkpoint {args.checkpoint} on {split} is {res['loss']}: its "
                                  f"weights are broken (a diverged run?); retrain it, e.g. with a lower --lr")
     res.update({"split": split, "dataset": data.name, "checkpoint": str(args.checkpoint),
-                "class_names": data.class_names, "weights": ckpt.get("weights", weights_of(model, config.pretrained))})
+                "class_names": data.class_names,
+                "weights": ckpt.get("weights", engine.weights_of(model, config.pretrained))})
     if args.maps:
         if not data.has_boxes:
             raise ValueError(f"--maps needs a dataset with boxes; {data.name!r} has none")
         res["localization"] = localization_scores(model, data, split, args.maps, batch_size=args.batch_size,
                                                   max_samples=args.max_samples)
     if args.out:
-        from .engine import _write_json
-
-        _write_json(Path(args.out) / "eval.json", res)
+        engine._write_json(Path(args.out) / "eval.json", res)
     print(f"top-1 ({split}) {res['top1']:.2f} % on {res['n']} images")
     for name, loc in res.get("localization", {}).items():
         print(f"MaxBoxAccV2 ({name}) {loc['maxboxacc_v2']:.2f} %")
@@ -143,11 +139,6 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from ..metrics.efficiency import benchmark_inference
-    from ..metrics.flops import count_parameters
-    from ..models import create_model
-    from ..safety import ensure_writable_dir
-
     if args.out:
         ensure_writable_dir(args.out, "--out")
     try:
@@ -175,16 +166,12 @@ def _bench(args: argparse.Namespace) -> int:
           f"({res['device']})")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        from .engine import _write_json
 
-        _write_json(Path(args.out) / "bench.json", res)
+        engine._write_json(Path(args.out) / "bench.json", res)
     return 0
 
 
 def _bench_training(args: argparse.Namespace, model_kwargs: dict) -> int:
-    from .config import TrainConfig
-    from .speed import training_throughput
-
     over = {"model": args.model, "model_kwargs": model_kwargs, "device": args.device, "amp": args.amp}
     for key in ("dataset", "batch_size", "img_size"):
         if getattr(args, key, None) is not None:
@@ -197,9 +184,8 @@ def _bench_training(args: argparse.Namespace, model_kwargs: dict) -> int:
           f"(rounds {', '.join(f'{v:.1f}' for v in res['bare'])}); engine/bare = {res['ratio']:.2f}")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        from .engine import _write_json
 
-        _write_json(Path(args.out) / "bench_training.json", res)
+        engine._write_json(Path(args.out) / "bench_training.json", res)
     return 0
 
 
@@ -243,16 +229,10 @@ def add_data(sub: argparse._SubParsersAction) -> None:
 def _data(args: argparse.Namespace) -> int:
     import time
 
-    from ..data import synthetic as syn
-
     if args.action == "info":
-        from ..data.hf import load_image_dataset
-
         print(load_image_dataset(args.dataset, args.config).describe())
         return 0
     if args.action == "digits":
-        from ..data.boxed_digits import DigitsSpec, ensure_boxed_digits, generate_boxed_digits
-
         spec = DigitsSpec(**({"seed": args.seed} if args.seed is not None else {}))
         t0 = time.perf_counter()
         path = (generate_boxed_digits if args.force else ensure_boxed_digits)(spec, args.out)
@@ -297,12 +277,10 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
 def _pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .pretrain import DEFAULT_RECIPE, pretrain_backbones
-
-    recipe = dataclasses.replace(DEFAULT_RECIPE, half=args.half) if args.half else DEFAULT_RECIPE
+    recipe = dataclasses.replace(pretrain.DEFAULT_RECIPE, half=args.half) if args.half else pretrain.DEFAULT_RECIPE
     flags = sys.argv[2:] if sys.argv[1:2] == ["pretrain"] else []
     command = " ".join(["python -m glsim_core pretrain", *flags])
-    manifest = pretrain_backbones(recipe, out_dir=args.out, models=args.models, progress=args.progress,
+    manifest = pretrain.pretrain_backbones(recipe, out_dir=args.out, models=args.models, progress=args.progress,
                                   max_train_samples=args.max_train_samples, num_workers=args.num_workers,
                                   command=command, work_dir=args.work_dir, resume=args.resume)
     for name, entry in manifest["backbones"].items():
@@ -330,9 +308,6 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from ..safety import ensure_writable_dir
-    from .protocol import LR_GRID, compare
-
     base = config_from_args(args)
     ensure_writable_dir(args.out, "--out")
     grid = None if args.lr_search is None else (tuple(args.lr_search) or LR_GRID)
@@ -361,9 +336,6 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from ..safety import ensure_writable_dir
-    from .calibration import calibrate, localization_frame
-
     ensure_writable_dir(args.out, "--out")
     extra = {"epochs": args.epochs} if args.epochs else {}
     res = calibrate(args.profile, seeds=args.seeds, out_root=args.out, models=args.models,

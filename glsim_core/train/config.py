@@ -1,15 +1,17 @@
 """One configuration for every run: notebook parameters, CLI flags and sweeps all map onto :class:`TrainConfig`.
 
-Defaults are the recipe of GLSim §4 / appendix C (Table 10) and the authors' released code: SGD with
-momentum 0.9 (Nesterov), weight decay 0, cosine schedule stepped per iteration with a linear warm-up of 500 steps
-from 1e-6 (min LR 1e-5), gradient clipping at 1.0, mixed precision on GPUs, resize to 1.34·S then random/centre
-crop. The warm-up is shortened for short runs: it never exceeds 10 % of all steps (500 steps of a 300-step CPU run
-would never leave the warm-up). Label smoothing and stochastic depth follow the AugReg level (Table 11) unless set.
+``TrainConfig()`` is the cpu profile's run (its sizes come from ``PROFILES["cpu"]``). The recipe's other defaults
+are GLSim §4 / appendix C (Table 10) and the authors' released code: momentum 0.9 (Nesterov) for SGD, cosine schedule
+stepped per iteration with a linear warm-up of 500 steps from 1e-6 (min LR 1e-5), gradient clipping at 1.0, mixed
+precision on GPUs, resize to 1.34·S then random/centre crop. The warm-up is shortened for short runs: it never
+exceeds 10 % of all steps (500 steps of a 300-step CPU run would never leave the warm-up). Label smoothing and
+stochastic depth follow the AugReg level (Table 11) unless set.
 
-Build one with ``TrainConfig.from_profile("cpu", epochs=2, lr=0.003)`` (sizes from :mod:`glsim_core.profiles`),
+Build one with ``TrainConfig.from_profile("gpu", epochs=2, lr=0.003)`` (sizes from :mod:`glsim_core.profiles`),
 ``TrainConfig(model=..., dataset=...)``, ``TrainConfig.from_dict(json)``, or from the command line
-(:func:`add_config_arguments` adds one flag per field: ``--batch-size``, ``--augreg``, ``--no-amp`` ...). Unknown
-fields and invalid values are errors that list the valid choices.
+(:func:`add_config_arguments` adds one flag per field, its help the field's ``metadata["help"]``: ``--batch-size``,
+``--augreg``, ``--no-amp`` ...). Unknown fields and invalid values are errors that list the valid choices. Which
+value wins: :class:`TrainConfig`'s docstring.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.synthetic import default_benchmark_path
 from ..data.transforms import AUGREG_LEVELS, augreg
-from ..profiles import Profile, get_profile
+from ..profiles import PROFILES, Profile, get_profile
 
 __all__ = ["TrainConfig", "add_config_arguments", "config_from_args", "TRAIN_SPLITS", "EVAL_SPLITS"]
 
@@ -38,54 +41,90 @@ EVAL_SPLITS = ("val", "test")
 PROFILE_AUGREG = {"cpu": "medium", "gpu": "strong"}
 
 
+def _help(text: str) -> dict[str, str]:
+    """A field's help text (the command line's ``--flag`` help and the documentation of the field)."""
+    return {"help": text}
+
+
+def _cpu_dataset() -> str:
+    """The cpu profile's dataset as :meth:`TrainConfig.from_profile` resolves it (the offline benchmark's folder)."""
+    dataset = PROFILES["cpu"].dataset
+    return str(default_benchmark_path()) if dataset == _BENCHMARK else dataset
+
+
+_BENCHMARK = "data/cache/finegrained_benchmark"  # the cpu profile's dataset, wherever data/cache is
+_CPU = PROFILES["cpu"]
+
+
 @dataclass
 class TrainConfig:
-    """Everything a run needs. Field docs double as the CLI's help texts (the comment after each field)."""
+    """Everything a run needs; each field's ``metadata["help"]`` is its documentation and its ``--flag``'s help.
+
+    ``TrainConfig()`` **is the cpu profile's run**: the sizes (model, dataset, image size, epochs, batch size, LR,
+    optimizer, weight decay, pretrained, workers, AugReg level) are read from ``PROFILES["cpu"]``, so that
+    ``TrainConfig() == TrainConfig.from_profile("cpu")``. The recipe's other fields are GLSim appendix C's.
+
+    Which value wins, lowest first: these class defaults < the profile named in :meth:`from_profile` (or, when none
+    is named, the one ``GLSIM_PROFILE`` chooses) < the values given by name (a notebook's parameters cell, the
+    command line's flags, a sweep's grid point).
+    """
 
     # what to train, on what
-    model: str = "vit_nano_patch8_64"  # timm name (this project's names included)
-    dataset: str = "data/cache/finegrained_benchmark"  # hub id, registered name or local path
-    out_dir: str | None = None  # where metrics.json, history.csv and checkpoint.pt go (None: nothing written)
-    dataset_config: str | None = None  # hub config name
-    pretrained: bool = False  # start from pretrained weights (shipped ones in the cpu profile)
-    pooling: str | None = None  # None: the model's own pooling; "simpool": SimPool head
-    model_kwargs: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the model
+    model: str = field(default=_CPU.model, metadata=_help("timm name (this project's names included)"))
+    dataset: str = field(default_factory=_cpu_dataset, metadata=_help("hub id, registered name or local path"))
+    out_dir: str | None = field(default=None, metadata=_help(
+        "where metrics.json, history.csv and checkpoint.pt go (None: nothing written)"))
+    dataset_config: str | None = field(default=None, metadata=_help("hub config name"))
+    pretrained: bool = field(default=_CPU.pretrained, metadata=_help(
+        "start from pretrained weights (shipped ones in the cpu profile)"))
+    pooling: str | None = field(default=None, metadata=_help(
+        'None: the model\'s own pooling; "simpool": SimPool (GLSim too: its pool="simpool"; SimPool\'s options, '
+        'e.g. gamma, in model_kwargs)'))
+    model_kwargs: dict[str, Any] = field(default_factory=dict, metadata=_help(
+        "extra keyword arguments for the model"))
     # data
-    img_size: int = 64  # network input size S (images are resized to int(1.34 S) and cropped)
-    augreg: str = "medium"  # AugReg level of GLSim Table 11: minimal, weak, medium, strong
-    train_split: str = "trainval"  # train (LR search) or trainval (final runs)
-    eval_split: str = "test"  # val (LR search) or test (final runs)
-    split_seed: int = 0  # seed of the train/val partition (fixed across training seeds)
-    val_fraction: float | None = None  # None: GLSim's 0.2 (0.8 above 50,000 images)
-    max_train_samples: int | None = None  # keep a seeded subset (quick runs)
-    max_eval_samples: int | None = None  # keep a seeded subset of the eval split
-    on_bad_image: str = "raise"  # raise or skip undecodable images
-    num_workers: int = 0  # DataLoader worker processes
+    img_size: int = field(default=_CPU.img_size, metadata=_help(
+        "network input size S (images are resized to int(1.34 S) and cropped)"))
+    augreg: str = field(default=PROFILE_AUGREG["cpu"], metadata=_help(
+        "AugReg level of GLSim Table 11: minimal, weak, medium, strong"))
+    train_split: str = field(default="trainval", metadata=_help("train (LR search) or trainval (final runs)"))
+    eval_split: str = field(default="test", metadata=_help("val (LR search) or test (final runs)"))
+    split_seed: int = field(default=0, metadata=_help(
+        "seed of the train/val partition (fixed across training seeds)"))
+    val_fraction: float | None = field(default=None, metadata=_help(
+        "None: GLSim's 0.2 (0.8 above 50,000 images)"))
+    max_train_samples: int | None = field(default=None, metadata=_help("keep a seeded subset (quick runs)"))
+    max_eval_samples: int | None = field(default=None, metadata=_help("keep a seeded subset of the eval split"))
+    on_bad_image: str = field(default="raise", metadata=_help("raise or skip undecodable images"))
+    num_workers: int = field(default=_CPU.num_workers, metadata=_help("DataLoader worker processes"))
     # optimisation (GLSim appendix C)
-    epochs: int = 8
-    batch_size: int = 64  # per process
-    lr: float = 0.01
-    optimizer: str = "sgd"  # sgd (the papers' fine-tuning recipe) or adamw (pretraining from scratch)
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 0.0
-    warmup_steps: int = 500  # capped at 10 % of all steps
-    warmup_lr: float = 1e-6
-    min_lr: float = 1e-5
-    grad_clip: float | None = 1.0  # max gradient norm (None: no clipping)
-    label_smoothing: float | None = None  # None: from the AugReg level
-    drop_path_rate: float | None = None  # stochastic depth; None: from the AugReg level
-    drop_path_schedule: str = "uniform"  # uniform (the paper: the same rate in every ViT block) or linear (timm's)
-    amp: bool = True  # mixed precision on GPUs (bf16 where supported); no effect on CPU
+    epochs: int = field(default=_CPU.epochs, metadata=_help("training epochs"))
+    batch_size: int = field(default=_CPU.batch_size, metadata=_help("per process"))
+    lr: float = field(default=_CPU.lr, metadata=_help("peak learning rate"))
+    optimizer: str = field(default=_CPU.optimizer, metadata=_help(
+        "sgd (the papers' fine-tuning recipe) or adamw (pretraining from scratch)"))
+    momentum: float = field(default=0.9, metadata=_help("SGD momentum"))
+    nesterov: bool = field(default=True, metadata=_help("Nesterov momentum (SGD)"))
+    weight_decay: float = field(default=_CPU.weight_decay, metadata=_help("weight decay"))
+    warmup_steps: int = field(default=500, metadata=_help("capped at 10 % of all steps"))
+    warmup_lr: float = field(default=1e-6, metadata=_help("learning rate at the start of the warm-up"))
+    min_lr: float = field(default=1e-5, metadata=_help("learning rate at the end of the cosine schedule"))
+    grad_clip: float | None = field(default=1.0, metadata=_help("max gradient norm (None: no clipping)"))
+    label_smoothing: float | None = field(default=None, metadata=_help("None: from the AugReg level"))
+    drop_path_rate: float | None = field(default=None, metadata=_help("stochastic depth; None: from the AugReg level"))
+    drop_path_schedule: str = field(default="uniform", metadata=_help(
+        "uniform (the paper: the same rate in every ViT block) or linear (timm's)"))
+    amp: bool = field(default=True, metadata=_help("mixed precision on GPUs (bf16 where supported); no effect on CPU"))
     # run
-    seed: int = 1
-    deterministic: bool = True  # deterministic kernels where they exist
-    device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
-    resume: bool = False  # continue from out_dir/checkpoint.pt if it exists
-    eval_every: int = 1  # evaluate every N epochs (and always after the last)
-    save_checkpoints: bool = True  # write out_dir/checkpoint.pt after every epoch
-    progress: bool = True  # tqdm progress bars
-    name: str | None = None  # a label for tables (default: the model name)
+    seed: int = field(default=1, metadata=_help("training seed"))
+    deterministic: bool = field(default=True, metadata=_help("deterministic kernels where they exist"))
+    device: str = field(default="auto", metadata=_help("auto, cpu, cuda, cuda:1, mps"))
+    resume: bool = field(default=False, metadata=_help("continue from out_dir/checkpoint.pt if it exists"))
+    eval_every: int = field(default=1, metadata=_help("evaluate every N epochs (and always after the last)"))
+    save_checkpoints: bool = field(default=True, metadata=_help("write out_dir/checkpoint.pt after every epoch"))
+    progress: bool = field(default=True, metadata=_help("tqdm progress bars"))
+    name: str | None = field(default=None, metadata=_help("a label for tables (default: the model name)"))
+
 
     def __post_init__(self) -> None:
         self.validate()
@@ -157,9 +196,8 @@ class TrainConfig:
                     optimizer=p.optimizer, weight_decay=p.weight_decay,
                     augreg=PROFILE_AUGREG.get(p.name, "strong"))
         if p.name == "cpu":  # the benchmark lives under data/cache wherever the package runs from
-            from ..data.synthetic import default_benchmark_path
 
-            if p.dataset == "data/cache/finegrained_benchmark":
+            if p.dataset == _BENCHMARK:
                 base["dataset"] = str(default_benchmark_path())
         return cls.from_dict({**base, **overrides})
 
@@ -211,19 +249,6 @@ class TrainConfig:
 
 
 # ---------------------------------------------------------------------------------------------------- CLI mapping
-def _field_comments() -> dict[str, str]:
-    """The ``# comment`` after each field in the source above: the flags' help texts."""
-    import inspect
-
-    out = {}
-    for line in inspect.getsource(TrainConfig).splitlines():
-        line = line.strip()
-        if ":" in line and "#" in line and not line.startswith(("#", "def", "@", '"')):
-            name = line.split(":", 1)[0].strip()
-            out[name] = line.split("#", 1)[1].strip()
-    return out
-
-
 def _base_type(tp: Any) -> tuple[type, bool]:
     """(underlying type, optional?) of an annotation such as ``int | None``."""
     args = typing.get_args(tp)
@@ -254,7 +279,6 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: set[str] | None 
     unset ones and apply the profile's sizes underneath.
     """
     hints = typing.get_type_hints(TrainConfig)
-    helps = _field_comments()
     skip = set(skip or ()) | _SKIP_FLAGS
     required = set(required or ())
     defaults = TrainConfig()
@@ -263,7 +287,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: set[str] | None 
             continue
         flag = "--" + f.name.replace("_", "-")
         kind, optional = _base_type(hints[f.name])
-        help_text = helps.get(f.name, "").replace("%", "%%")
+        help_text = f.metadata.get("help", "").replace("%", "%%")
         default = getattr(defaults, f.name)
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,

@@ -42,14 +42,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..analysis.accuracy import accuracy_from_confusion, per_class_accuracy
 from ..data.hf import ImageData, collate_images, load_image_dataset
-from ..metrics.classification import accuracy_from_confusion, per_class_accuracy
-from ..runtime import amp_dtype, autocast, get_device, seed_everything
+from ..data.synthetic import BenchmarkSpec, _cached_spec, default_benchmark_path, ensure_benchmark
+from ..data.transforms import normalization_for
+from ..models import create_model
+from ..models.backbones import drop_path_rates, set_drop_path
+from ..models.glsim import GLSIM_BACKBONES
+from ..notebook import _jsonable
+from ..runtime import amp_dtype, autocast, get_device, hub_offline, seed_everything
+from ..safety import CheckpointError, ensure_writable_dir, load_plain
+from ..selection.gls import paper_top_o
+from ..weights.shipped import SHIPPED
 from .config import TrainConfig
 
 __all__ = ["fit", "evaluate", "FitResult", "NonFiniteLossError", "build_model", "model_kwargs_for", "weights_of",
            "align_normalization", "load_data", "lr_at", "load_checkpoint", "load_trained_model", "DistInfo",
-           "init_distributed", "CHECKPOINT", "METRICS", "RESUME_MAY_CHANGE", "resume_conflicts"]
+           "init_distributed", "CHECKPOINT", "METRICS", "RESUME_MAY_CHANGE", "resume_conflicts", "eval_top1"]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -127,8 +136,6 @@ def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int, warmup_lr: 
 
 
 def _default_benchmark_if_missing(dataset: str, progress: bool) -> None:
-    from ..data.synthetic import BenchmarkSpec, _cached_spec, default_benchmark_path, ensure_benchmark
-
     if Path(dataset).resolve() != default_benchmark_path().resolve():
         return
     if not Path(dataset).exists():
@@ -144,7 +151,6 @@ def load_data(config: TrainConfig) -> ImageData:
     """The dataset of a config, with the model's normalisation (generates the offline benchmark if it is the
     default one and missing)."""
     _default_benchmark_if_missing(config.dataset, config.progress)
-    from ..models import create_model  # noqa: F401 - registers this project's model names (normalisation lookup)
 
     limits = {}
     if config.max_train_samples:
@@ -153,8 +159,6 @@ def load_data(config: TrainConfig) -> ImageData:
         limits[config.eval_split] = config.max_eval_samples
     norm_source: Any = config.model
     try:
-        from ..data.transforms import normalization_for
-
         normalization_for(norm_source)
     except ValueError:
         norm_source = None  # a model name timm does not know (e.g. built by the caller): ImageNet statistics
@@ -165,8 +169,6 @@ def load_data(config: TrainConfig) -> ImageData:
 
 
 def _is_glsim_name(name: str) -> bool:
-    from ..models.glsim import GLSIM_BACKBONES
-
     return name.split(".", 1)[0] in GLSIM_BACKBONES
 
 
@@ -179,8 +181,6 @@ def model_kwargs_for(config: TrainConfig, num_classes: int) -> dict[str, Any]:
     when it differs from the model's default input size (CNNs take none).
     """
     import timm
-
-    from ..profiles import paper_top_o
 
     kwargs = dict(config.model_kwargs)
     kwargs["num_classes"] = num_classes
@@ -206,7 +206,6 @@ def model_kwargs_for(config: TrainConfig, num_classes: int) -> dict[str, Any]:
 def _apply_drop_path_schedule(model: nn.Module, config: TrainConfig, kwargs: dict[str, Any]) -> None:
     """GLSim builds its own schedule; a plain timm ViT gets ``config.drop_path_schedule`` over its blocks (timm
     itself always decays linearly). Models without ViT blocks (CNNs) keep timm's own rule."""
-    from ..models.backbones import drop_path_rates, set_drop_path
 
     rate = float(kwargs.get("drop_path_rate", 0.0) or 0.0)
     blocks = getattr(model, "blocks", None)
@@ -220,11 +219,16 @@ def _apply_drop_path_schedule(model: nn.Module, config: TrainConfig, kwargs: dic
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
     """``glsim_core.models.create_model`` with the config's options (:func:`model_kwargs_for`) and its
     stochastic-depth schedule."""
-    from ..models import create_model
 
     kwargs = model_kwargs_for(config, num_classes)
     if config.pooling not in (None, "default"):
-        kwargs["pooling"] = config.pooling
+        if _is_glsim_name(config.model):  # GLSim pools with its own SimPool (SimPool's options in model_kwargs)
+            if config.pooling != "simpool":
+                raise ValueError(f"GLSim pools with its CLS token or with SimPool: pooling must be None or 'simpool', "
+                                 f"got {config.pooling!r}")
+            kwargs.setdefault("pool", "simpool")
+        else:
+            kwargs["pooling"] = config.pooling
     try:
         try:
             model = create_model(config.model, pretrained=config.pretrained, **kwargs)
@@ -265,7 +269,6 @@ def weights_of(model: nn.Module, pretrained: bool) -> dict[str, Any]:
 def align_normalization(data: ImageData, model: nn.Module) -> None:
     """Normalise ``data`` with the model's own pretrained config (mean/std/interpolation), as every command does:
     ``fit`` and ``eval`` then feed a model identical inputs."""
-    from ..data.transforms import normalization_for
 
     norm = normalization_for(model)
     if norm != (tuple(data.mean), tuple(data.std), data.interpolation):
@@ -283,15 +286,12 @@ def _is_download_error(exc: BaseException) -> bool:
 def _no_download_message(model: str, exc: BaseException) -> str:
     import timm
 
-    from ..models.shipped import SHIPPED
-
     try:
         cfg = timm.models.get_pretrained_cfg(model)
         source = cfg.hf_hub_id or cfg.url or "timm" if cfg is not None else "timm"
     except Exception:
         source = "timm"
-    offline = "offline mode (HF_HUB_OFFLINE=1)" if os.environ.get("HF_HUB_OFFLINE", "0").lower() in (
-        "1", "true", "yes") else "no network"
+    offline = "offline mode (HF_HUB_OFFLINE=1)" if hub_offline() else "no network"
     return (f"the pretrained weights of {model!r} ({source}) are not shipped with this repository and must be "
             f"downloaded, which needs the network ({offline}: {type(exc).__name__}). Train from random "
             f"initialisation with --no-pretrained (pretrained=False), pick a model with shipped weights "
@@ -300,7 +300,6 @@ def _no_download_message(model: str, exc: BaseException) -> str:
 
 def resume_conflicts(saved: dict[str, Any], config: TrainConfig) -> list[str]:
     """``"field: saved -> requested"`` for every field outside :data:`RESUME_MAY_CHANGE` that differs."""
-    from ..notebook import _jsonable
 
     now = json.loads(config.to_json())
     old = json.loads(json.dumps(_jsonable(saved)))
@@ -337,8 +336,6 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    from ..notebook import _jsonable
-
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(_jsonable(obj), indent=2))
     tmp.replace(path)
@@ -359,7 +356,6 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A checkpoint written by :func:`fit` (a dict with ``model``, ``optimizer``, ``epoch``, ``config`` ...), read
     with ``weights_only=True``; a corrupt, incomplete or non-plain file is a one-line ``CheckpointError``."""
-    from ..safety import CheckpointError, load_plain
 
     path = Path(path)
     if path.is_dir():
@@ -376,7 +372,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def load_trained_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the model of a checkpoint (or run directory) and load its weights: ``(model, config, checkpoint)``."""
-    from ..safety import CheckpointError
 
     ckpt = load_checkpoint(path)
     config = TrainConfig.from_dict({**ckpt["config"], "pretrained": False})
@@ -433,6 +428,19 @@ def evaluate(model: nn.Module, loader: Iterable, num_classes: int, device: torch
             "per_class_accuracy": per_class.tolist(), "confusion_matrix": confusion.tolist(), "skipped": skipped}
 
 
+@torch.no_grad()
+def eval_top1(model: nn.Module, data: ImageData, split: str = "test", max_samples: int | None = None,
+              batch_size: int = 128) -> float:
+    """Top-1 (%) of ``model`` on the first ``max_samples`` images of ``data``'s ``split`` (eval transforms), e.g. a
+    GLSim model whose selector was swapped after training."""
+    ds = data.torch_split(split, train=False, with_boxes=False)
+    n = len(ds) if max_samples is None else min(len(ds), int(max_samples))
+    subset = torch.utils.data.Subset(ds, range(n))
+    loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False, collate_fn=collate_images)
+    device = next(model.parameters()).device
+    return float(evaluate(model, loader, data.num_classes, device)["top1"])
+
+
 class _Shard(torch.utils.data.Sampler):
     """Indices rank::world_size - disjoint eval shards, no padding (exact sums across ranks)."""
 
@@ -481,8 +489,6 @@ def fit(config: TrainConfig, *, model: nn.Module | None = None, data: ImageData 
                                  f"{'; '.join(diff)}. Only {', '.join(RESUME_MAY_CHANGE)} may change on resume; "
                                  f"use the original settings or another --out")
     if out is not None and main:
-        from ..safety import ensure_writable_dir
-
         ensure_writable_dir(out, "output directory")
     seed_everything(config.seed, deterministic=config.deterministic)
 

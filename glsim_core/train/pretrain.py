@@ -44,9 +44,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.corpus_stream import CorpusStreamData
+from ..data.hf import load_image_dataset
 from ..data.synthetic import CORPUS_CATEGORIES, CorpusSpec, ensure_corpus
-from ..models.shipped import PRETRAINED_DIR, SHIPPED, sha256
-from ..paths import data_dir
+from ..data.transforms import normalization_for
+from ..models import create_model
+from ..notebook import _jsonable
+from ..paths import build_dir, data_dir
+from ..weights.shipped import PRETRAINED_DIR, SHIPPED, sha256
 from .config import TrainConfig
 from .engine import _unwrap, fit
 
@@ -169,10 +174,6 @@ DEFAULT_RECIPE = PretrainRecipe()
 def _train_one(recipe: BackboneRecipe, corpus_path: Path | None, out_dir: Path, work_dir: Path, progress: bool,
                max_train_samples: int | None, num_workers: int, corpus_spec: CorpusSpec,
                resume: bool = False) -> dict[str, Any]:
-    from ..data.hf import load_image_dataset
-    from ..data.transforms import normalization_for
-    from ..models import create_model
-
     stream = recipe.images_per_epoch is not None
     config = TrainConfig(model=recipe.model, dataset="corpus-stream" if stream else str(corpus_path), img_size=64,
                          augreg=recipe.augreg, train_split="train", eval_split="val", epochs=recipe.epochs,
@@ -181,8 +182,6 @@ def _train_one(recipe: BackboneRecipe, corpus_path: Path | None, out_dir: Path, 
                          out_dir=str(work_dir / recipe.model), progress=progress, resume=resume,
                          max_train_samples=max_train_samples, num_workers=num_workers, pretrained=False)
     if stream:
-        from ..data.corpus_stream import CorpusStreamData
-
         mean, std, interpolation = normalization_for(recipe.model)
         data = CorpusStreamData(corpus_spec, images_per_epoch=max_train_samples or recipe.images_per_epoch,
                                 val_size=recipe.val_size, augreg=recipe.augreg, mean=mean, std=std,
@@ -220,7 +219,6 @@ def pretrain_backbones(recipe: PretrainRecipe = DEFAULT_RECIPE, out_dir: str | P
     ``resume=True`` continues each backbone from its last epoch checkpoint in ``work_dir`` (exactly: the stream's
     images are a function of (seed, epoch, index)).
     """
-    from ..paths import build_dir
 
     out = Path(out_dir) if out_dir is not None else data_dir() / PRETRAINED_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -267,7 +265,6 @@ def pretrain_backbones(recipe: PretrainRecipe = DEFAULT_RECIPE, out_dir: str | P
         "objective": "CLS cross-entropy; ViT: + token-level cross-entropy (object tokens -> category, other tokens "
                      "-> background) with the shared classifier, see glsim_core.train.pretrain",
     })
-    from ..notebook import _jsonable
 
     manifest_file.write_text(json.dumps(_jsonable(manifest), indent=2))
     return manifest

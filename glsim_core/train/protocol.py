@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..metrics.classification import mean_std, relative_error
+from ..analysis.accuracy import mean_std, relative_error
+from ..notebook import _jsonable
 from .config import TrainConfig
 from .engine import METRICS, fit
 
@@ -162,7 +163,6 @@ def compare(models: Sequence[str | dict[str, Any]], base: TrainConfig, seeds: Se
     if out_root:
         Path(out_root).mkdir(parents=True, exist_ok=True)
         table.to_csv(Path(out_root) / "comparison.csv", index=False)
-        from ..notebook import _jsonable
 
         (Path(out_root) / "comparison.json").write_text(json.dumps(_jsonable(rows), indent=2))
     return table

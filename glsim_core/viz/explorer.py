@@ -19,7 +19,6 @@ with the best IoU in the title.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,8 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..metrics.localization import box_iou, boxes_from_mask, normalize_map, upsample_maps
-from .maps import IMAGENET_MEAN, IMAGENET_STD, draw_box, overlay_scores
+from ..analysis.localisation import box_iou, boxes_from_mask, normalize_map, upsample_maps
+from ..analysis.probes import _applicable, encoder_of, layer_token_scores, token_scores
+from ..models.backbones import patch_grid
+from ..runtime import env_flag
+from ..selection import select_boxes
+from .maps import IMAGENET_MEAN, IMAGENET_STD, draw_box, overlay_scores, show_image
 
 __all__ = ["widget_frontend_available", "MapExplorer", "map_explorer", "maps_figure", "LAYERED_METHODS"]
 
@@ -39,14 +42,11 @@ _ALL_METHODS = ("gls", "attention", "rollout", "maws", "psm", "simpool")
 
 def widget_frontend_available() -> bool:
     """Whether an interactive widget is worth returning (see the module docstring for the rules)."""
-    forced = os.environ.get("GLSIM_WIDGETS", "").strip().lower()
-    if forced in {"0", "false", "no", "off"}:
+    forced = env_flag("GLSIM_WIDGETS")
+    if forced is False:
         return False
-    if forced not in {"1", "true", "yes", "on"}:
-        if os.environ.get("GLSIM_SMOKE", "0").strip().lower() in {"1", "true", "yes"}:
-            return False
-        if os.environ.get("GLSIM_HEADLESS", "0").strip().lower() in {"1", "true", "yes"}:
-            return False
+    if forced is None and (env_flag("GLSIM_SMOKE") or env_flag("GLSIM_HEADLESS")):
+        return False
     try:
         import ipywidgets  # noqa: F401
         from IPython import get_ipython
@@ -67,9 +67,6 @@ class MapExplorer:
                  methods: Sequence[str] = ("gls", "attention", "rollout", "maws", "psm"), top_o: int = 8,
                  threshold: float = 0.5, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  names: Sequence[str] | None = None):
-        from ..models.backbones import patch_grid
-        from ..selection.probe import _applicable, encoder_of
-
         if images.ndim != 4 or len(images) == 0:
             raise ValueError(f"images must be a non-empty (B, C, H, W) batch, got shape {tuple(images.shape)}")
         unknown = sorted(set(methods) - set(_ALL_METHODS))
@@ -104,8 +101,6 @@ class MapExplorer:
     @torch.no_grad()
     def maps(self, method: str, layer: int | None = None) -> torch.Tensor:
         """(B, N) scores of ``method`` at ``layer`` (1-based; None = last) for every image."""
-        from ..selection import token_scores
-        from ..selection.probe import layer_token_scores
 
         if method not in self.methods:
             raise ValueError(f"method {method!r} is not available for this model; choose from {self.methods}")
@@ -121,8 +116,6 @@ class MapExplorer:
         return self._cache[key]
 
     def crop_box(self, scores: torch.Tensor, top_o: int) -> torch.Tensor:
-        from ..selection import select_boxes
-
         o = max(1, min(int(top_o), scores.shape[-1]))
         return select_boxes(scores[None], self.grid, self.patch, o)[0]
 
@@ -234,8 +227,6 @@ def maps_figure(images: torch.Tensor, maps: dict[str, torch.Tensor], grid: Seque
     """Rows = images, columns = the original (with its ``boxes`` in lime) and one heatmap per entry of ``maps``
     (name -> (B, N) token scores on ``grid``): the layout of GLSim Figure 2 and SimPool Figure 1."""
     import matplotlib.pyplot as plt
-
-    from .maps import show_image
 
     n, cols = len(images), len(maps) + int(original)
     for name, m in maps.items():

@@ -2,11 +2,11 @@
 
 The weights are produced by ``python -m glsim_core pretrain`` (:mod:`glsim_core.train.pretrain`) on the offline
 generic corpus (:mod:`glsim_core.data.synthetic`) and stored under ``data/pretrained/`` with a ``manifest.json``
-(command, seed, data recipe, metrics, sha256). Each shipped name's timm pretrained config carries
-``file=<absolute path of its weights>`` (computed from :func:`glsim_core.paths.data_dir` at import), so
-``timm.create_model(name, pretrained=True)`` and ``glsim_core.models.create_model(name, pretrained=True)`` load them
-offline; timm drops the corpus classifier when ``num_classes`` differs and resamples the position embedding when
-``img_size`` differs.
+(command, seed, data recipe, metrics, sha256). Importing this module (``import glsim_core`` does) installs
+:func:`resolve_weights` as the small backbones' weights resolver
+(:func:`glsim_core.models.backbones.set_weights_resolver`), so ``timm.create_model(name, pretrained=True)`` and
+``glsim_core.models.create_model(name, pretrained=True)`` load the shipped file offline; timm drops the corpus
+classifier when ``num_classes`` differs and resamples the position embedding when ``img_size`` differs.
 
 Before timm reads a shipped file, :func:`verify_shipped_weights` checks its sha256 against the manifest: a file
 that was changed, truncated or replaced is a :class:`ShippedFileError` naming the file, both hashes and the fix.
@@ -19,10 +19,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..models.backbones import set_weights_resolver
 from ..paths import data_dir
+from ..safety import load_plain
 
 __all__ = ["SHIPPED", "shipped_weights_path", "has_shipped_weights", "read_manifest", "manifest_path", "sha256",
-           "PRETRAINED_DIR", "ShippedFileError", "check_sha256", "verify_shipped_weights"]
+           "PRETRAINED_DIR", "ShippedFileError", "check_sha256", "verify_shipped_weights", "resolve_weights"]
 
 PRETRAINED_DIR = "pretrained"
 
@@ -108,3 +110,32 @@ def verify_shipped_weights(name: str) -> Path:
         raise ShippedFileError(f"{path} is not listed in {manifest_path()}, so its sha256 cannot be checked; {remedy}")
     check_sha256(path, entry.get("sha256"), remedy, manifest_path())
     return path
+
+
+def resolve_weights(name: str, kwargs: dict) -> dict:
+    """The small backbones' weights resolver: ``pretrained=True`` -> the shipped file, checked.
+
+    The shipped file must exist, match the manifest's sha256 and unpickle as plain tensors; ``kwargs`` come back
+    with it (and its class count) in ``pretrained_cfg_overlay``. A caller that names its own weights file gets that
+    file checked for loadability only."""
+    overlay = dict(kwargs.get("pretrained_cfg_overlay") or {})
+    own = overlay.get("file")
+    if name in SHIPPED:  # its weights (shipped or the caller's) have the corpus classifier
+        overlay.setdefault("num_classes", SHIPPED[name]["num_classes"])
+        kwargs = {**kwargs, "pretrained_cfg_overlay": overlay}
+        shipped = shipped_weights_path(name)
+        if own is None or Path(own).expanduser().resolve() == shipped:
+            if not shipped.is_file():
+                raise FileNotFoundError(
+                    f"pretrained=True for {name!r} needs its shipped weights at {shipped}, which are missing; restore "
+                    f"them from git or rebuild them with `python -m glsim_core pretrain`")
+            verify_shipped_weights(name)
+            load_plain(shipped, "pretrained weights file", "restore it with git or rebuild it with "
+                       "`python -m glsim_core pretrain`")
+            return {**kwargs, "pretrained_cfg_overlay": {**overlay, "file": str(shipped)}}
+    if own:
+        load_plain(own, "pretrained weights file", "check the file, or train without it (--no-pretrained)")
+    return kwargs  # nothing shipped and no file of the caller's: timm warns and initialises randomly
+
+
+set_weights_resolver(resolve_weights)

@@ -1,4 +1,10 @@
-"""When does GLS find the object? Per-layer probes of token selection, and every map scored with MaxBoxAccV2.
+"""Token maps of a model, and how well they find the object: per-layer probes and MaxBoxAccV2 tables.
+
+* :func:`token_scores` - (B, N) token scores of any mechanism (:data:`glsim_core.selection.MECHANISMS`: GLS,
+  last-layer attention, MAWS, PSM, rollout, SimPool's map) for a timm ViT, a SimPool-pooled model or a GLSim model.
+* :func:`localization_scores` - one model's maps on a dataset with boxes: MaxBoxAccV2
+  (:mod:`glsim_core.analysis.localisation`) and the fraction of its top-1 / top-O / bottom-1 / bottom-O tokens
+  that fall inside the object box, against chance.
 
 * :func:`gls_layer_probe` - for each encoder block ``l``, the fraction of the top-O and of the bottom-O tokens
   that lie inside the object's box, for GLS computed on the tokens after block ``l`` (GLSim Eq. 1-2, with the
@@ -10,7 +16,7 @@
   this probe measures it, per layer and per backbone.
 * :func:`localization_table` - every map method of several models scored with MaxBoxAccV2 (Choe et al. 2020, as
   in SimPool Table 5) and with token hit rates on a dataset's boxes (through
-  :func:`glsim_core.train.evaluation.localization_scores`), plus two image-independent baselines: ``center`` (a
+  :func:`localization_scores`), plus two image-independent baselines: ``center`` (a
   centred Gaussian prior) and ``random`` (seeded uniform scores).
 * :func:`pooling_localization` - the map each model *pools* with (:func:`glsim_core.models.heads.pooling_attention`:
   SimPool's a, a ViT's CLS attention, a GAP network's per-location share) scored the same way, for any family (ViT,
@@ -18,28 +24,156 @@
   Figure 1's claim, measured).
 * :func:`boxed_examples` - a batch of evaluation images with their object boxes (for the probe and the plots).
 
-A token is "inside" when its patch centre lies inside the box (:func:`glsim_core.metrics.token_box_hits`).
+A token is "inside" when its patch centre lies inside the box (:func:`glsim_core.analysis.localisation.token_box_hits`).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..metrics.localization import MaxBoxAccV2, token_box_hits
-from .attention import attention_rollout, last_layer_attention
-from .gls import global_local_similarity
+from ..data.hf import ImageData, collate_images
+from ..models.backbones import num_prefix_tokens, patch_grid, record_attention
+from ..models.glsim import GLSim
+from ..models.heads import get_pooling, pooling_attention
+from ..selection.attention import (
+    MECHANISMS,
+    attention_kind,
+    attention_layers,
+    attention_rollout,
+    last_layer_attention,
+    scores_from_attention,
+)
+from ..selection.gls import global_local_similarity
+from .localisation import MaxBoxAccV2, max_box_acc, token_box_hits, tokens_in_boxes
 
-__all__ = ["PROBE_METHODS", "BASELINES", "encoder_of", "layer_token_scores", "gls_layer_probe", "boxed_examples",
+__all__ = ["token_scores", "token_maps", "available_methods", "localization_scores",
+           "PROBE_METHODS", "BASELINES", "encoder_of", "layer_token_scores", "gls_layer_probe", "boxed_examples",
            "baseline_scores", "localization_table", "pooling_localization", "renormalize_for"]
 
 PROBE_METHODS = ("gls", "attention", "rollout")
 BASELINES = ("center", "random")
 
 
+# -------------------------------------------------------------------------------------------------------- token maps
+def token_scores(model: nn.Module, images: torch.Tensor, method: str = "gls", metric: str = "cosine",
+                 **kwargs) -> torch.Tensor:
+    """(B, N) token scores of any mechanism for a timm ViT (or a GLSim model's encoder) on ``images``.
+
+    ``method``: "gls" (with ``metric``), "attention", "maws", "psm", "rollout", or "simpool" (SimPool's attention
+    map, for a model pooled with SimPool: a GLSim model built with ``pool="simpool"``, or a timm ViT from
+    ``glsim_core.models.create_model(..., pooling="simpool")``). Runs without gradients; the model's train/eval
+    mode is left as it is (call ``model.eval()`` first for deterministic maps). Extra keywords go to the
+    mechanism (e.g. ``head_reduce`` for psm, ``layer`` for maws).
+    """
+    if method not in MECHANISMS:
+        raise ValueError(f"unknown mechanism {method!r}; choose one of {MECHANISMS}")
+    if isinstance(model, GLSim):
+        return model.selection_scores(images, selector=method, metric=metric, **kwargs)
+    prefix = num_prefix_tokens(model)
+    with torch.no_grad():
+        if method == "simpool":
+            attn = pooling_attention(model, images)
+            return attn.flatten(1)
+        if method == "gls":
+            return _gls_of(model, images, metric, prefix)
+        depth = len(model.blocks)
+        with record_attention(model, layers=attention_layers(method, depth), kind=attention_kind(method)) as maps:
+            model.forward_features(images)
+        return scores_from_attention(method, maps, prefix, **kwargs)
+
+
+def _gls_of(model: nn.Module, images: torch.Tensor, metric: str, prefix: int) -> torch.Tensor:
+    tokens = model.forward_features(images)
+    return global_local_similarity(tokens, metric=metric, num_prefix_tokens=prefix)
+
+
+def available_methods() -> tuple[str, ...]:
+    """Every map :func:`token_maps` can draw (:data:`glsim_core.selection.MECHANISMS`)."""
+    return tuple(MECHANISMS)
+
+
+@torch.no_grad()
+def token_maps(model: nn.Module, images: torch.Tensor, method: str = "attention") -> torch.Tensor:
+    """(B, N) scores of ``method`` for ``images`` (larger = more salient): :func:`token_scores`."""
+    return token_scores(model, images, method)
+
+
+@torch.no_grad()
+def localization_scores(model: nn.Module, data: ImageData, split: str = "test",
+                        methods: Sequence[str] = ("attention",), batch_size: int = 128,
+                        max_samples: int | None = None, top_o: int = 8) -> dict[str, dict[str, Any]]:
+    """``{method: {"maxboxacc_v2", "maxboxacc", "top1", "top{O}", "bottom1", "bottom{O}", "chance", "n",
+    "dropped_boxes", "images_without_box"}}``; invalid boxes are dropped when the data is read, counted and warned
+    about; images left without a box are not scored."""
+    if not data.has_boxes:
+        raise ValueError(f"dataset {data.name!r} has no boxes: localisation cannot be scored")
+    ds = data.torch_split(split, train=False, with_boxes=True)
+    n = len(ds) if max_samples is None else min(len(ds), int(max_samples))
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    scores: dict[str, list[torch.Tensor]] = {m: [] for m in methods}
+    boxes: list[torch.Tensor] = []
+    metrics = {m: MaxBoxAccV2() for m in methods}
+    size = None
+    dropped, without_box = 0, 0
+    try:
+        for start in range(0, n, batch_size):
+            batch = collate_images(ds.__getitems__(list(range(start, min(n, start + batch_size)))))
+            if batch["image"].numel() == 0:
+                continue
+            dropped += int(batch.get("dropped_boxes", 0))
+            has_box = [bx.reshape(-1, 4).shape[0] > 0 for bx in batch["boxes"]]
+            without_box += has_box.count(False)
+            if not any(has_box):
+                continue
+            keep = torch.tensor(has_box)
+            x = batch["image"][keep].to(device)
+            size = tuple(x.shape[-2:])
+            b = torch.stack([bx.reshape(-1, 4)[0] for bx, ok in zip(batch["boxes"], has_box) if ok])
+            boxes.append(b)
+            for m in methods:
+                s = token_maps(model, x, m).float().cpu()
+                side = int(round(math.sqrt(s.shape[1])))
+                if side * side != s.shape[1]:
+                    raise ValueError(f"map {m!r} has {s.shape[1]} tokens: not a square grid")
+                scores[m].append(s)
+                metrics[m].update(s.reshape(-1, side, side), [bb[None] for bb in b], size)
+    finally:
+        model.train(was_training)
+    if dropped:
+        warnings.warn(f"{data.name!r} split {split!r}: {dropped} invalid box(es) dropped (NaN, inverted or outside the "
+                      f"image); {without_box} image(s) left without a box were not scored", stacklevel=2)
+    if not boxes:
+        raise ValueError(f"no images with a valid box to score in split {split!r}"
+                         + (f" ({dropped} invalid box(es) dropped)" if dropped else ""))
+    all_boxes = torch.cat(boxes)
+    out: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        s = torch.cat(scores[m])
+        side = int(round(math.sqrt(s.shape[1])))
+        patch = (size[0] // side, size[1] // side)
+        k = min(top_o, s.shape[1])
+        res = metrics[m].compute()
+        hits = {
+            "top1": token_box_hits(s, all_boxes, (side, side), patch, k=1),
+            f"top{k}": token_box_hits(s, all_boxes, (side, side), patch, k=k),
+            "bottom1": token_box_hits(s, all_boxes, (side, side), patch, k=1, largest=False),
+            f"bottom{k}": token_box_hits(s, all_boxes, (side, side), patch, k=k, largest=False),
+        }
+        out[m] = {"maxboxacc_v2": res["maxboxacc_v2"], "maxboxacc": res["maxboxacc"],
+                  **{name: h["hit_rate"] for name, h in hits.items()}, "chance": hits["top1"]["chance"],
+                  "n": res["n"], "dropped_boxes": dropped, "images_without_box": without_box}
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- per-layer probes
 def encoder_of(model: nn.Module) -> nn.Module:
     """The timm ViT inside ``model`` (GLSim's ``encoder``, else the model itself)."""
     enc = getattr(model, "encoder", model)
@@ -69,8 +203,6 @@ def layer_token_scores(model: nn.Module, images: torch.Tensor, layers: Sequence[
     ``norm``); ``attention``: head-mean CLS row of block ``l``'s attention; ``rollout``: rollout over blocks
     ``0..l``. The model's train/eval mode is left as it is (call ``model.eval()`` first).
     """
-    from ..models.backbones import num_prefix_tokens, record_attention
-
     unknown = sorted(set(methods) - set(PROBE_METHODS))
     if unknown:
         raise ValueError(f"unknown probe method(s) {unknown}; choose from {PROBE_METHODS}")
@@ -116,8 +248,6 @@ def gls_layer_probe(model: nn.Module, images: torch.Tensor, boxes: torch.Tensor,
     """
     import pandas as pd
 
-    from ..models.backbones import patch_grid
-
     boxes = torch.as_tensor(boxes).reshape(-1, 4)
     if len(boxes) != len(images):
         raise ValueError(f"{len(images)} images but {len(boxes)} boxes")
@@ -149,8 +279,6 @@ def gls_layer_probe(model: nn.Module, images: torch.Tensor, boxes: torch.Tensor,
 def boxed_examples(data: Any, split: str = "test", n: int = 64, start: int = 0) -> dict[str, Any]:
     """``{"images" (n, C, H, W), "boxes" (n, 4), "labels" (n,), "index" (n,)}``: evaluation-transformed images of a
     dataset with boxes (:class:`glsim_core.data.ImageData`), the first box of each, in the view's pixels."""
-    from ..data.hf import collate_images
-
     if not data.has_boxes:
         raise ValueError(f"dataset {data.name!r} has no boxes")
     ds = data.torch_split(split, train=False, with_boxes=True)
@@ -179,12 +307,8 @@ def baseline_scores(kind: str, batch: int, grid: tuple[int, int], seed: int = 0,
 def _applicable(model: nn.Module, method: str) -> bool:
     """Whether ``model`` has the map ``method`` reads: a CLS token for GLS and the attention mechanisms (GLSim
     always has one), a SimPool head for ``simpool``."""
-    from ..models.heads import get_pooling
-
     if method != "simpool":
         return getattr(encoder_of(model), "cls_token", None) is not None
-    from ..models.glsim import GLSim
-
     if isinstance(model, GLSim):
         return model.pool == "simpool"
     try:
@@ -201,8 +325,6 @@ def localization_table(models: Mapping[str, nn.Module], data: Any, split: str = 
     every model on ``data``'s boxes. Methods a model does not have (``simpool`` without a SimPool head) are left
     out. Returns a DataFrame: model, method, maxboxacc_v2, iou30, iou50, iou70, top1, topO, bottomO, chance, n."""
     import pandas as pd
-
-    from ..train.evaluation import localization_scores
 
     rows = []
     for name, model in models.items():
@@ -235,8 +357,6 @@ def localization_table(models: Mapping[str, nn.Module], data: Any, split: str = 
 
 
 def _grid_of(model: nn.Module, images: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
-    from ..models.backbones import patch_grid
-
     enc = encoder_of(model)
     return patch_grid(enc, tuple(images.shape[-2:])), tuple(int(p) for p in enc.patch_embed.patch_size)
 
@@ -252,8 +372,6 @@ def _row(model: str, method: str, r: dict[str, Any], top_o: int) -> dict[str, An
 def _mass_in_box(maps: torch.Tensor, boxes: torch.Tensor, side: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image: the share of a non-negative (B, h, w) map's mass on cells whose centre lies inside the box, and
     the share of cells inside the box (what a uniform map scores)."""
-    from ..metrics.localization import tokens_in_boxes
-
     _, h, w = maps.shape
     inside = torch.from_numpy(tokens_in_boxes(boxes, (h, w), (side[0] / h, side[1] / w))).double()
     m = maps.flatten(1).to(torch.float64).clamp_min(0)
@@ -290,9 +408,6 @@ def pooling_localization(models: Mapping[str, nn.Module], examples: Mapping[str,
     ``(mean, std)`` the images were normalised with (e.g. ``ImageData.mean, ImageData.std``); each model then gets
     them re-normalised with its own ``pretrained_cfg`` mean and std (models of different families may differ)."""
     import pandas as pd
-
-    from ..metrics.localization import max_box_acc
-    from ..models.heads import pooling_attention
 
     if not models:
         raise ValueError("pooling_localization needs at least one model")

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.boxes import sanitize_boxes
+
 __all__ = ["MaxBoxAccV2", "CONVENTIONS", "reference_boxes", "sanitize_boxes", "max_box_acc", "boxes_from_mask",
            "box_iou", "normalize_map", "upsample_maps", "tokens_in_boxes", "token_box_hits", "token_centers",
            "DEFAULT_CAM_THRESHOLDS"]
@@ -116,20 +118,6 @@ def box_iou(a: np.ndarray, b: np.ndarray, inclusive: bool = False) -> np.ndarray
     area_b = np.clip(b[:, 2] - b[:, 0] + one, 0, None) * np.clip(b[:, 3] - b[:, 1] + one, 0, None)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
-def sanitize_boxes(boxes, width: float, height: float, tol: float = 1.0) -> tuple[np.ndarray, int]:
-    """``(kept, dropped)``: pixel boxes ``x0, y0, x1, y1`` that are finite, not inverted or empty, and inside the
-    ``width`` x ``height`` image (``tol`` pixels of slack, then clipped); ``dropped`` counts the others."""
-    b = np.asarray(boxes.detach().cpu() if isinstance(boxes, torch.Tensor) else boxes, dtype=np.float64)
-    b = b.reshape(-1, 4)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
-        ok &= (b[:, 0] >= -tol) & (b[:, 1] >= -tol) & (b[:, 2] <= width + tol) & (b[:, 3] <= height + tol)
-    kept = b[ok].copy()
-    kept[:, [0, 2]] = kept[:, [0, 2]].clip(0, width)
-    kept[:, [1, 3]] = kept[:, [1, 3]].clip(0, height)
-    return kept, int((~ok).sum())
 
 
 class MaxBoxAccV2:

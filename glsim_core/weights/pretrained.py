@@ -2,7 +2,7 @@
 
 The papers fine-tune pretrained backbones. In the ``gpu`` profile those are timm's (ImageNet-21k ViT-B/16 from the
 Hugging Face hub). In the ``cpu`` profile they are the small backbones this repository pretrains and ships under
-``data/`` (attached to the timm pretrained configs of ``vit_nano_patch8_64`` & co. through the config's ``file``)
+``data/`` (:mod:`glsim_core.weights.shipped`, which timm loads for ``vit_nano_patch8_64`` & co.)
 - until they exist, and whenever the weights cannot be had offline, the answer is "random initialisation", said
 out loud. Notebooks build their models with::
 
@@ -15,12 +15,15 @@ so that switching to pretrained (or to random) weights is a one-line change.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import timm
+
 from ..paths import display_path
+from ..profiles import get_profile
+from ..runtime import hub_offline
+from .shipped import SHIPPED, shipped_weights_path
 
 __all__ = ["BackboneWeights", "best_available_backbone"]
 
@@ -52,7 +55,7 @@ class BackboneWeights:
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in {"1", "true", "yes"}
+    return hub_offline()
 
 
 def _hub_cached(repo_id: str, filename: str | None) -> bool:
@@ -68,17 +71,11 @@ def best_available_backbone(profile: Any = None, model: str | None = None, prefe
                             allow_download: bool | None = None) -> BackboneWeights:
     """The best weights available **now** for a profile's backbone (or ``model``), falling back to random init.
 
-    Order: a local ``file`` in the model's timm pretrained config (the cpu profile's shipped backbones; a relative
-    path is resolved against the repository root) -> hub/url weights already in the local cache -> hub/url weights
-    to download, only when downloading is allowed (``allow_download``; default: the profile's ``pretrained`` flag,
-    and never with ``HF_HUB_OFFLINE=1``) -> random initialisation. ``prefer="random"`` forces the last.
+    Order: the weights this repository ships for it (the cpu profile's backbones, :mod:`.shipped`) -> hub/url
+    weights already in the local cache -> hub/url weights to download, only when downloading is allowed
+    (``allow_download``; default: the profile's ``pretrained`` flag, and never with ``HF_HUB_OFFLINE=1``) ->
+    random initialisation. ``prefer="random"`` forces the last.
     """
-    import timm
-
-    from ..paths import repo_root
-    from ..profiles import get_profile
-    from . import backbones  # noqa: F401 - registers the small ViTs (and their configs)
-
     if prefer not in ("best", "random"):
         raise ValueError(f"prefer must be 'best' or 'random', got {prefer!r}")
     prof = get_profile(profile) if model is None or profile is not None else None
@@ -96,9 +93,9 @@ def best_available_backbone(profile: Any = None, model: str | None = None, prefe
         raise ValueError(str(exc)) from None
     if cfg is None:
         return BackboneWeights(name, False, "random initialisation", "timm has no pretrained config for it")
-    if cfg.file:
-        path = Path(cfg.file).expanduser()
-        path = path if path.is_absolute() else repo_root() / path
+    base = name.split(".", 1)[0]
+    if base in SHIPPED:
+        path = shipped_weights_path(base)
         if path.is_file():
             return BackboneWeights(name, True, f"file {display_path(path)}", "shipped checkpoint found",
                                    {"file": str(path)})

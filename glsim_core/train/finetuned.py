@@ -28,11 +28,9 @@ initialisation and says so.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -41,10 +39,15 @@ import torch
 from torch import nn
 
 from ..paths import cache_dir, data_dir, display_path
-from .shipped import ShippedFileError, check_sha256, sha256
+from ..profiles import get_profile
+from ..runtime import get_device
+from ..safety import CheckpointError, load_plain
+from ..train import TrainConfig, fit
+from ..train.engine import build_model, load_trained_model
+from ..weights.shipped import ShippedFileError, check_sha256, has_shipped_weights, sha256, shipped_weights_path
 
 __all__ = ["FINETUNED", "FINETUNED_DIR", "ARCH_FIELDS", "finetuned_path", "finetuned_manifest_path",
-           "read_finetuned_manifest", "finetuned_config", "load_finetuned", "finetune", "add_cli"]
+           "read_finetuned_manifest", "finetuned_config", "load_finetuned", "finetune"]
 
 FINETUNED_DIR = "finetuned"
 
@@ -117,9 +120,6 @@ def finetuned_config(name: str, profile: str | None = "cpu", quiet: bool = False
     ``pretrained`` is resolved now: in the cpu profile the shipped backbone if its file exists, else random
     initialisation (printed unless ``quiet``); in the gpu profile timm's weights.
     """
-    from ..profiles import get_profile
-    from ..train import TrainConfig
-    from .shipped import has_shipped_weights, shipped_weights_path
 
     _check_name(name)
     prof = get_profile(profile)
@@ -162,11 +162,6 @@ def _save(path: Path, model: nn.Module, config, num_classes: int, class_names: l
 
 
 def _build_and_load(path: Path, device: str | torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    from ..runtime import get_device
-    from ..safety import CheckpointError, load_plain
-    from ..train import TrainConfig
-    from ..train.engine import build_model
-
     remedy = "delete it (it is retrained on the next call) or restore it with git"
     blob = load_plain(path, "fine-tuned checkpoint", remedy)
     if not isinstance(blob, dict) or not {"config", "num_classes", "state_dict"} <= set(blob):
@@ -240,13 +235,11 @@ def load_finetuned(name: str, train_if_missing: bool = True, profile: str | None
                                     f"(or call load_finetuned({name!r}, train_if_missing=True))")
         else:
             print(f"{name}: {why}; training it now ({config.epochs} epochs on {config.dataset})")
-            from ..train import fit
 
             res = fit(config)
             metrics = _summary(res.metrics)
             if cache:
                 _save(cached, res.model, config, res.metrics["num_classes"], res.metrics["class_names"], metrics)
-            from ..runtime import get_device
 
             model = res.model.to(get_device(device)).eval()
             info = {"source": "trained", "path": str(cached) if cache else None, "reason": why,
@@ -261,7 +254,6 @@ def load_finetuned(name: str, train_if_missing: bool = True, profile: str | None
 def _from_run(name: str, run_dir: str | Path, config):
     """``(model, config, metrics)`` of a finished :func:`~glsim_core.train.fit` run whose network is ``name``'s
     recipe (e.g. the seed-1 runs of ``python -m glsim_core calibrate``), so that it need not be trained twice."""
-    from ..train.engine import load_trained_model
 
     run = Path(run_dir)
     metrics_file = run / "metrics.json"
@@ -287,7 +279,6 @@ def finetune(names: list[str] | tuple[str, ...] = tuple(FINETUNED), profile: str
     maps names to finished run directories whose network matches the recipe (architecture, pretrained start,
     epochs, dataset): those are exported instead of trained again. Returns the manifest.
     """
-    from ..train import fit
 
     from_runs = dict(from_runs or {})
 
@@ -299,9 +290,9 @@ def finetune(names: list[str] | tuple[str, ...] = tuple(FINETUNED), profile: str
     manifest_file = out / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
     manifest.setdefault("models", {})
-    manifest["description"] = ("Fine-tuned checkpoints (fp16 state dicts) of glsim_core.models.finetuned.FINETUNED, "
+    manifest["description"] = ("Fine-tuned checkpoints (fp16 state dicts) of glsim_core.train.finetuned.FINETUNED, "
                                "trained on the offline benchmark from the shipped pretrained backbone; loaded by "
-                               "glsim_core.models.finetuned.load_finetuned.")
+                               "glsim_core.train.finetuned.load_finetuned.")
     command = command or "python -m glsim_core finetune " + " ".join(
         shlex.quote(a) for a in ["--names", ",".join(names)] + [f"{k}={v}" for k, v in overrides.items()])
     for name in names:
@@ -330,63 +321,3 @@ def finetune(names: list[str] | tuple[str, ...] = tuple(FINETUNED), profile: str
         print(f"{name}: test top-1 {metrics['top1']:.2f} in {wall:.0f} s -> {path} "
               f"({path.stat().st_size / 2**20:.2f} MiB)")
     return manifest
-
-
-# ---------------------------------------------------------------------------------------------------------- CLI
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("finetune", help="fine-tune the shipped checkpoints (ViT, SimPool-ViT, GLSim, ResNet ± "
-                                        "SimPool) into data/finetuned with a manifest")
-    p.add_argument("--names", default=",".join(FINETUNED),
-                   help=f"comma-separated recipes (default: {','.join(FINETUNED)})")
-    p.add_argument("--profile", default="cpu", choices=["cpu", "gpu"], help="profile whose sizes to use (cpu)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the profile's)")
-    p.add_argument("--max-train", type=int, default=None, help="keep a seeded subset of the training split")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the profile's)")
-    p.add_argument("--seed", type=int, default=1, help="training seed (default 1)")
-    p.add_argument("--dataset", default=None, help="dataset (default: the profile's offline benchmark)")
-    p.add_argument("--out", default=None, help="output folder (default: data/finetuned)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--from-run", action="append", default=[], metavar="NAME=DIR",
-                   help="export a finished run with the recipe's network instead of training it again (e.g. "
-                        "vit=build/calibration/ViT/seed_1 after `python -m glsim_core calibrate`); repeatable")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    names = [n.strip() for n in args.names.split(",") if n.strip()]
-    if not names:
-        raise ValueError("--names is empty; choose from " + ",".join(FINETUNED))
-    for n in names:
-        _check_name(n)
-    if args.out:
-        from ..safety import ensure_writable_dir
-
-        ensure_writable_dir(args.out, "--out")
-    overrides: dict[str, Any] = {"seed": args.seed}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.max_train is not None:
-        overrides["max_train_samples"] = args.max_train
-    if args.lr is not None:
-        overrides["lr"] = args.lr
-    if args.dataset is not None:
-        overrides["dataset"] = args.dataset
-    if args.no_progress:
-        overrides["progress"] = False
-    command = "python -m glsim_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
-        if sys.argv[1:2] == ["finetune"] else None
-    if command is None:
-        parts = ["python", "-m", "glsim_core", "finetune", "--names", ",".join(names), "--seed", str(args.seed)]
-        for flag, value in (("--epochs", args.epochs), ("--max-train", args.max_train), ("--lr", args.lr),
-                            ("--dataset", args.dataset), ("--out", args.out), ("--profile", args.profile)):
-            if value is not None:
-                parts += [flag, str(value)]
-        command = " ".join(shlex.quote(p) for p in parts)
-    from_runs = {}
-    for item in args.from_run:
-        key, sep, value = item.partition("=")
-        if not sep or key.strip() not in names:
-            raise ValueError(f"--from-run takes NAME=DIR with NAME among --names {names}, got {item!r}")
-        from_runs[key.strip()] = value.strip()
-    finetune(names, profile=args.profile, out=args.out, command=command, from_runs=from_runs, **overrides)
-    return 0
