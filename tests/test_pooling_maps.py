@@ -1,4 +1,4 @@
-"""glsim_core.analysis.pooling_maps: the four models of SimPool's Figure 1 (notebook 02 §6)."""
+"""glsim_core.train.pooling_maps: the four models of SimPool's Figure 1 (notebook 02 §6)."""
 
 import json
 
@@ -6,11 +6,10 @@ import torch
 from torch import nn
 
 import glsim_core.models
-from glsim_core.analysis import POOLING_MAP_RECIPES, load_pooling_map_models
-from glsim_core.analysis.pooling_maps import GPU_MODELS, pooling_map_titles
 from glsim_core.models import num_prefix_tokens
 from glsim_core.models.heads import get_pooling
 from glsim_core.pooling import SimPool
+from glsim_core.train.pooling_maps import GPU_MODELS, POOLING_MAP_RECIPES, load_pooling_map_models, pooling_map_titles
 
 
 def test_titles_name_the_profiles_cnn_and_each_recipe_once():

@@ -5,7 +5,6 @@
   parameters, and one timer for throughput and the selection mechanisms.
 * :mod:`.localisation` - MaxBoxAccV2 and token-in-box hit rates (numbers from maps and boxes).
 * :mod:`.maps` - statistics of one token map (entropy after renormalising, top-O overlap, rank correlation).
-* :mod:`.pooling_maps` - the fine-tuned models whose pooling maps notebook 02 compares.
 * :mod:`.probes` - maps from models: :func:`~.probes.token_scores` for any mechanism, per-layer GLS probes,
   :func:`~.probes.localization_scores` / :func:`~.probes.localization_table` on a dataset.
 """
@@ -22,7 +21,6 @@ from .accuracy import (
 from .cost import benchmark_inference, count_parameters, dfsm_flops, measure_flops, throughput, time_call
 from .localisation import MaxBoxAccV2, box_iou, boxes_from_mask, max_box_acc, token_box_hits
 from .maps import map_entropy, rank_correlation, top_o_overlap, uniform_entropy
-from .pooling_maps import POOLING_MAP_RECIPES, load_pooling_map_models
 from .probes import localization_scores, token_scores
 
 __all__ = [
@@ -30,5 +28,4 @@ __all__ = [
     "relative_error", "top1_accuracy", "benchmark_inference", "count_parameters", "dfsm_flops", "measure_flops",
     "throughput", "time_call", "MaxBoxAccV2", "box_iou", "boxes_from_mask", "max_box_acc", "token_box_hits",
     "localization_scores", "token_scores", "map_entropy", "rank_correlation", "top_o_overlap", "uniform_entropy",
-    "POOLING_MAP_RECIPES", "load_pooling_map_models",
 ]

@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from ..selection.gls import top_o_indices
+
 __all__ = ["map_entropy", "uniform_entropy", "top_o_overlap", "rank_correlation"]
 
 
@@ -36,7 +38,6 @@ def uniform_entropy(n: int) -> float:
 
 def top_o_overlap(a: torch.Tensor, b: torch.Tensor, o: int) -> float:
     """Mean share of the top-``o`` tokens that two (B, N) score maps have in common (1: the same selection)."""
-    from ..selection.gls import top_o_indices
 
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"need two (B, N) score maps of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")

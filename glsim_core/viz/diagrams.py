@@ -16,6 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..models import create_model
+from ..pooling import table1
+
 __all__ = ["Stage", "glsim_stages", "draw_glsim", "PoolingStep", "POOLING_STEPS", "pooling_steps",
            "draw_pooling_process"]
 
@@ -40,7 +43,6 @@ class Stage:
 
 
 def _default_glsim() -> Any:
-    from ..models import create_model
 
     return create_model("glsim_vit_nano_patch8_64", num_classes=12)
 
@@ -153,7 +155,6 @@ POOLING_STEPS: tuple[PoolingStep, ...] = (
 
 def pooling_steps(dim: int = 16) -> list[tuple[PoolingStep, dict[str, list[str]]]]:
     """Each step with ``{value in Table 1: [methods]}`` for its column, read from the implemented Table 1."""
-    from ..pooling import table1
 
     table = table1(dim=dim)
     out = []
@@ -181,8 +182,6 @@ def draw_pooling_process(dim: int = 16, ax: Any = None, max_values: int = 6):
     """Draw SimPool §3.1's generic pooling process with, under each step, which Table-1 methods fill it (the
     ``max_values`` most common values of its column); returns the figure."""
     import matplotlib.pyplot as plt
-
-    from ..pooling import table1
 
     steps = pooling_steps(dim)
     iterations = table1(dim=dim)["iterations"]

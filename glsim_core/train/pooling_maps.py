@@ -13,6 +13,10 @@ from typing import Any
 
 import torch
 
+from ..models import create_model
+from ..profiles import get_profile
+from .finetuned import load_finetuned
+
 __all__ = ["POOLING_MAP_RECIPES", "GPU_MODELS", "pooling_map_titles", "load_pooling_map_models"]
 
 #: Figure column title (``{cnn}`` is the profile's CNN) -> the ``load_finetuned`` recipe of the cpu profile.
@@ -36,8 +40,6 @@ def load_pooling_map_models(profile: str = "cpu", seed: int = 0, **train_kw: Any
 
     ``train_kw`` (``epochs``, ``max_train_samples``, ...) only matter when a cpu checkpoint must be trained here.
     """
-    from ..models import create_model
-    from ..profiles import get_profile
 
     if profile == "gpu":
         vit, cnn = GPU_MODELS["vit"], GPU_MODELS["cnn"]
@@ -49,7 +51,6 @@ def load_pooling_map_models(profile: str = "cpu", seed: int = 0, **train_kw: Any
             f"{cnn} + SimPool: a": create_model(cnn, pretrained=True, pooling="simpool"),
         }
         return {title: m.eval() for title, m in built.items()}, dict.fromkeys(built)
-    from ..models.finetuned import load_finetuned
 
     titles = pooling_map_titles(get_profile(profile).cnn_model)
     loaded = {title: load_finetuned(recipe, profile=profile, return_info=True, progress=False, **train_kw)
