@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..models import create_model
+from .. import models as model_registry  # looked up on the module, so tests can replace create_model
 from ..profiles import get_profile
 from .finetuned import load_finetuned
 
@@ -45,10 +45,10 @@ def load_pooling_map_models(profile: str = "cpu", seed: int = 0, **train_kw: Any
         vit, cnn = GPU_MODELS["vit"], GPU_MODELS["cnn"]
         torch.manual_seed(seed)  # the new SimPool heads' initialisation
         built = {
-            "ViT: CLS attention": create_model(vit, pretrained=True),
-            "ViT + SimPool: a": create_model(vit, pretrained=True, pooling="simpool"),
-            f"{cnn}: GAP share": create_model(cnn, pretrained=True),
-            f"{cnn} + SimPool: a": create_model(cnn, pretrained=True, pooling="simpool"),
+            "ViT: CLS attention": model_registry.create_model(vit, pretrained=True),
+            "ViT + SimPool: a": model_registry.create_model(vit, pretrained=True, pooling="simpool"),
+            f"{cnn}: GAP share": model_registry.create_model(cnn, pretrained=True),
+            f"{cnn} + SimPool: a": model_registry.create_model(cnn, pretrained=True, pooling="simpool"),
         }
         return {title: m.eval() for title, m in built.items()}, dict.fromkeys(built)
 
