@@ -151,7 +151,7 @@ def test_localization_table_scores_every_applicable_method(boxed):
                                top_o=4)
     got = {(r.model, r.method) for r in table.itertuples()}
     assert got == {("vit", "attention"), ("vit", "gls"), ("simpool", "simpool"), ("baseline", "center"),
-                   ("baseline", "random")}  # SimPool-ViT has no CLS token: only its SimPool map
+                   ("baseline", "random"), ("baseline", "uniform")}  # SimPool-ViT has no CLS token: its SimPool map
     with pytest.raises(ValueError, match="no CLS token"):
         gls_layer_probe(simpool, boxed_examples(boxed)["images"], boxed_examples(boxed)["boxes"])
     direct = localization_scores(vit, boxed, "test", ["gls"], top_o=4)["gls"]
@@ -163,6 +163,13 @@ def test_localization_table_scores_every_applicable_method(boxed):
     centre = max_box_acc(baseline_scores("center", 12, (4, 4)).reshape(12, 4, 4), ex["boxes"], (32, 32))
     row = table[(table.model == "baseline") & (table.method == "center")].iloc[0]
     assert row.maxboxacc_v2 == pytest.approx(centre["maxboxacc_v2"])
+    # the uniform map's box is the whole image: its IoU with each object is the object's share of the image
+    uni = table[(table.model == "baseline") & (table.method == "uniform")].iloc[0]
+    b = ex["boxes"].double()
+    share = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / 32**2).numpy()
+    assert uni.iou50 == pytest.approx(100 * (share >= 0.5).mean())
+    assert uni.iou30 == pytest.approx(100 * (share >= 0.3).mean())
+    assert uni.top1 == uni.topO == uni.chance == pytest.approx(row.chance)
 
 
 def test_pooling_localization_scores_the_map_each_family_pools_with(boxed):

@@ -34,6 +34,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -50,14 +51,16 @@ from ..selection.attention import (
     scores_from_attention,
 )
 from ..selection.gls import global_local_similarity
-from .localisation import MaxBoxAccV2, max_box_acc, token_box_hits, tokens_in_boxes
+from .localisation import MaxBoxAccV2, box_iou, max_box_acc, token_box_hits, tokens_in_boxes
 
 __all__ = ["token_scores", "token_maps", "available_methods", "localization_scores",
            "PROBE_METHODS", "BASELINES", "encoder_of", "layer_token_scores", "gls_layer_probe", "boxed_examples",
            "baseline_scores", "localization_table", "pooling_localization", "renormalize_for"]
 
 PROBE_METHODS = ("gls", "attention", "rollout")
-BASELINES = ("center", "random")
+BASELINES = ("center", "random", "uniform")
+#: the IoU thresholds MaxBoxAccV2 averages over (its defaults)
+_DELTAS = (0.3, 0.5, 0.7)
 
 
 # -------------------------------------------------------------------------------------------------------- token maps
@@ -292,8 +295,11 @@ def boxed_examples(data: Any, split: str = "test", n: int = 64, start: int = 0) 
 
 def baseline_scores(kind: str, batch: int, grid: tuple[int, int], seed: int = 0, sigma: float = 0.25) -> torch.Tensor:
     """(B, N) image-independent scores: ``center`` = a Gaussian of width ``sigma`` (fraction of the side) around
-    the image centre, ``random`` = uniform scores from a seeded generator."""
+    the image centre, ``random`` = uniform scores from a seeded generator, ``uniform`` = one constant score (no
+    information at all: its box is the whole image, see :func:`localization_table`)."""
     rows, cols = grid
+    if kind == "uniform":
+        return torch.ones(batch, rows * cols)
     if kind == "center":
         yy, xx = torch.meshgrid((torch.arange(rows) + 0.5) / rows - 0.5, (torch.arange(cols) + 0.5) / cols - 0.5,
                                 indexing="ij")
@@ -342,6 +348,9 @@ def localization_table(models: Mapping[str, nn.Module], data: Any, split: str = 
             raise ValueError("baselines need at least one model (for the token grid)")
         grid, patch = _grid_of(next(iter(models.values())), ex["images"])
         for kind in baselines:
+            if kind == "uniform":
+                rows.append(_row("baseline", kind, _uniform_baseline(ex["boxes"], side, grid, patch, top_o), top_o))
+                continue
             s = baseline_scores(kind, len(ex["boxes"]), grid, seed=seed)
             metric = MaxBoxAccV2()
             metric.update(s.reshape(-1, *grid), [b[None] for b in ex["boxes"]], (side, side))
@@ -354,6 +363,19 @@ def localization_table(models: Mapping[str, nn.Module], data: Any, split: str = 
                  **{key: h["hit_rate"] for key, h in hits.items()}, "chance": hits["top1"]["chance"], "n": res["n"]}
             rows.append(_row("baseline", kind, r, top_o))
     return pd.DataFrame(rows)
+
+
+def _uniform_baseline(boxes, side: int, grid: tuple[int, int], patch: tuple[int, int], top_o: int
+                      ) -> dict[str, Any]:
+    """A constant map: thresholding it gives the whole image as the box at every tau, and any top-k of it is a
+    tie broken arbitrarily, so its token hit rates are chance (the share of tokens inside the box) by definition."""
+    gt = torch.stack([b.reshape(-1, 4)[0] for b in boxes]).numpy()
+    iou = np.diag(box_iou(np.tile([[0.0, 0.0, side, side]], (len(gt), 1)), gt))
+    acc = {d: float((iou >= d).mean() * 100) for d in _DELTAS}
+    inside = float(tokens_in_boxes(torch.as_tensor(gt), grid, patch).mean())
+    k = min(top_o, grid[0] * grid[1])
+    return {"maxboxacc_v2": float(np.mean(list(acc.values()))), "maxboxacc": acc, "top1": inside,
+            f"top{k}": inside, f"bottom{k}": inside, "chance": inside, "n": len(gt)}
 
 
 def _grid_of(model: nn.Module, images: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
