@@ -23,8 +23,9 @@ Run it (resumable; one process per core, each taking every other run)::
 ``--points digits`` runs the same four models with the same recipe on the held-out boxed-digits dataset
 (:mod:`glsim_core.data.boxed_digits`): the check that the recipe was not tuned to the benchmark alone.
 
-Every run is an ordinary :func:`glsim_core.train.fit` run in ``build/runs/scale_map/<point>/<model>/seed_<s>``
-(``metrics.json``, ``history.csv``, ``checkpoint.pt``); a finished run is read back, an interrupted one resumes.
+Every run is an ordinary :func:`glsim_core.train.fit` run in ``data/runs/scale_map/<point>/<model>/seed_<s>``
+(``metrics.json``, ``history.csv``, ``checkpoint.pt``); a finished run is read back, an interrupted one resumes. The
+runs' metrics and curves are committed (not their checkpoints), so the map grows across sessions and machines.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from ..train.protocol import _run, _slug
 from ..weights.shipped import sha256
 
 __all__ = ["point_table", "reading", "plot_scale_map", "MIN_SEEDS_TO_READ", "SCALE_POINTS", "SEEDS", "DEFAULT_OUT",
-           "SHIPPED_CSV", "benchmark_spec", "ensure_point_data", "plan",
+           "SHIPPED_CSV", "default_out", "benchmark_spec", "ensure_point_data", "plan",
            "run_scale_map", "crop_geometry", "collect_runs", "summarize", "differences", "load_scale_map"]
 
 #: point name -> the benchmark's object_scale range (body length / view); box share of the view grows ~ scale^2
@@ -71,7 +72,13 @@ SCALE_POINTS: dict[str, tuple[float, float]] = {
 #: the held-out check: the same models and recipe on a dataset the recipe was never chosen on (boxed digits)
 HELD_OUT = "digits"
 SEEDS = (1, 2, 3, 4, 5)
-DEFAULT_OUT = "build/runs/scale_map"
+#: run folders: their metrics.json / history.csv / config.json are committed (checkpoints are git-ignored), so a later
+#: session - or another machine - resumes the map where it stopped
+DEFAULT_OUT = "data/runs/scale_map"  # under the repository (paths.data_dir()), wherever the command runs from
+
+
+def default_out() -> Path:
+    return data_dir() / "runs" / "scale_map"
 SHIPPED_CSV = "results/scale_map_{profile}.csv"  # under data/
 
 
@@ -145,7 +152,7 @@ def _config(point: str, spec: dict[str, Any], seed: int, out: Path, profile: str
 
 
 def run_scale_map(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = None,
-                  models: Sequence[str] | None = None, out: str | Path = DEFAULT_OUT, profile: str = "cpu",
+                  models: Sequence[str] | None = None, out: str | Path | None = None, profile: str = "cpu",
                   shard: tuple[int, int] = (0, 1), dry_run: bool = False, **overrides: Any) -> list[dict[str, Any]]:
     """Run (or read back) this shard's runs; return ``[{point, model, seed, status, top1, run_dir}]``.
 
@@ -156,7 +163,7 @@ def run_scale_map(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = N
     index, count = int(shard[0]), int(shard[1])
     if not 0 <= index < count:
         raise ValueError(f"shard must be i/n with 0 <= i < n, got {index}/{count}")
-    out = Path(out)
+    out = Path(out) if out is not None else default_out()
     runs = plan(seeds, points, models, profile)[index::count]
     rows = []
     for point in dict.fromkeys(p for _, p, _ in runs):
@@ -232,11 +239,11 @@ def crop_geometry(model, data, split: str = "test", max_samples: int | None = 40
 
 
 # ------------------------------------------------------------------------------------------------ tables
-def collect_runs(out: str | Path = DEFAULT_OUT):
+def collect_runs(out: str | Path | None = None):
     """Every finished run under ``out`` as a table: point, object_scale, model, seed, top1, epochs, the curve."""
 
     rows = []
-    for path in sorted(Path(out).glob("*/*/seed_*/metrics.json")):
+    for path in sorted(Path(out if out is not None else default_out()).glob("*/*/seed_*/metrics.json")):
         point = path.parents[2].name
         if point not in SCALE_POINTS and point != HELD_OUT:
             continue
@@ -303,23 +310,27 @@ def load_scale_map(path: str | Path | None = None, profile: str = "cpu") -> dict
     return result
 
 
-def collect(out: str | Path = DEFAULT_OUT, csv: str | Path | None = None, profile: str = "cpu",
+def collect(out: str | Path | None = None, csv: str | Path | None = None, profile: str = "cpu",
             command: str = "", geometry_seed: int = 1, note: str = "") -> Path:
     """Gather the runs, measure each point's crop geometry on its seed-``geometry_seed`` GLSim, write
     ``<csv>`` (one row per run), ``<csv>.json`` (summary, differences, geometry) and ``<csv>.manifest.json``."""
 
-    out = Path(out)
+    out = Path(out) if out is not None else default_out()
     runs = collect_runs(out)
     if runs.empty:
         raise FileNotFoundError(f"no finished scale-map runs under {out}; run `python -m glsim_core scale-map run`")
+    csv = Path(csv) if csv is not None else data_dir() / SHIPPED_CSV.format(profile=profile)
+    previous = json.loads(csv.with_suffix(".json").read_text()).get("geometry", {}) \
+        if csv.with_suffix(".json").is_file() else {}
     geometry = {}
     for point in (*SCALE_POINTS, HELD_OUT):
         run = _run_dir(out, point, "GLSim", geometry_seed)
         if (run / "checkpoint.pt").is_file():
             model, cfg, _ = load_trained_model(run)
             geometry[point] = crop_geometry(model, load_data(cfg))
+        elif point in previous:  # measured by an earlier collect whose checkpoint is not on this machine
+            geometry[point] = previous[point]
     table, diffs = summarize(runs, geometry)
-    csv = Path(csv) if csv is not None else data_dir() / SHIPPED_CSV.format(profile=profile)
     csv.parent.mkdir(parents=True, exist_ok=True)
     runs.to_csv(csv, index=False)
     summary = {"points": {p: {"object_scale": list(s)} for p, s in SCALE_POINTS.items()}, "geometry": geometry,
