@@ -10,7 +10,7 @@ NOTEBOOKS = $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Tests and the cpu profile never touch the network.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: install run test lint lab notebooks index exercises ablations report lock clean
+.PHONY: install run test lint lab notebooks index exercises ablations scale-map report lock clean
 
 # Create the virtual environment if missing and install the package with the exact versions CI passed with.
 # The constraints pin a torch/torchvision pair from the registry, so pip never settles on a local torch wheel
@@ -53,6 +53,14 @@ exercises: install
 ## the ablation table notebook 07 reads (hours on two cores; resumable: re-run to continue) and the report
 ablations: install
 	$(OFFLINE) $(PY) -m glsim_core.experiments.ablations --profile cpu --seeds 1,10,100 --csv data/results/ablations_cpu.csv
+
+## the scale map notebooks 02, 06 and 07 read (hours on two cores; resumable: re-run to continue): one process per
+## core, then the summary in data/results/scale_map_cpu.{csv,json} with its manifest
+scale-map: install
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m glsim_core scale-map run --points xs,s,m,l,digits --shard 0/2 --set progress=false & \
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m glsim_core scale-map run --points xs,s,m,l,digits --shard 1/2 --set progress=false; wait
+	$(OFFLINE) $(PY) -m glsim_core scale-map run --points l --models ViT-scratch --set progress=false
+	$(OFFLINE) $(PY) -m glsim_core scale-map collect
 
 report: install
 	$(PY) -m glsim_core report
