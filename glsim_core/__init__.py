@@ -16,7 +16,12 @@ from . import _compat
 
 _compat.install()  # old import paths (before the two-layer split) still resolve; see glsim_core/_compat.py
 
-from . import weights  # noqa: E402,F401 - makes pretrained=True find the shipped backbones (weights.shipped)
+try:
+    from . import weights  # noqa: E402,F401 - makes pretrained=True find the shipped backbones (weights.shipped)
+except ImportError as _exc:  # a broken timm / torchvision: `python -m glsim_core env` must still run and say so
+    STACK_ERROR: ImportError | None = _exc
+else:
+    STACK_ERROR = None
 from .profiles import PROFILES, Profile, get_profile  # noqa: E402
 from .runtime import amp_dtype, autocast, get_device, seed_everything  # noqa: E402
 

@@ -121,3 +121,18 @@ def format_report(report: EnvReport) -> str:
     lines.append("")
     lines.append("stack: OK" if report.ok else "stack: BROKEN")
     return "\n".join(lines)
+
+
+def env_main(argv: list[str] | None = None) -> int:
+    """``python -m glsim_core env`` without the rest of the command line (which needs a working stack)."""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m glsim_core env")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-hub", action="store_true", help="do not try to reach the Hugging Face hub")
+    p.add_argument("--hub-timeout", type=float, default=3.0, help="seconds to wait for the hub (default 3)")
+    args = p.parse_args(argv)
+    report = collect(check_hub=not args.no_hub, hub_timeout=args.hub_timeout)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    return 0 if report.ok else 1
