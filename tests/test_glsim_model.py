@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from glsim_core.models import create_model
 from glsim_core.models.glsim import GLSIM_VARIANTS, GLSim
+from glsim_core.profiles import get_profile
 from glsim_core.weights.pretrained import best_available_backbone
 from glsim_core.weights.shipped import shipped_weights_path
 
@@ -210,11 +211,12 @@ def test_pretrained_backbone_loads_through_timm_from_a_local_file(tmp_path, imag
     assert not torch.equal(random.encoder.pos_embed, source.pos_embed)
 
     # best_available_backbone finds the cpu profile's shipped checkpoint (glsim_core.weights.shipped)
-    shipped = shipped_weights_path("vit_nano_patch8_64")
+    cpu = get_profile("cpu")
+    shipped = shipped_weights_path(cpu.model)
     weights = best_available_backbone("cpu")
     assert weights.pretrained and weights.kwargs() == {"pretrained": True,
                                                        "pretrained_cfg_overlay": {"file": str(shipped)}}
-    loaded = create_model(NAME, num_classes=5, **weights.kwargs())
+    loaded = create_model(cpu.glsim_model, num_classes=5, **weights.kwargs())
     expected = torch.load(shipped, map_location="cpu", weights_only=True)
     assert torch.equal(loaded.encoder.pos_embed, expected["pos_embed"])
     assert not best_available_backbone("cpu", prefer="random").pretrained

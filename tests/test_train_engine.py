@@ -65,7 +65,7 @@ def test_config_recipe_defaults_and_augreg_settings():
 
 def test_config_from_profile_overrides_and_errors():
     cpu = TrainConfig.from_profile("cpu", epochs=3)
-    assert cpu.model == "vit_nano_patch8_64" and cpu.img_size == 64 and cpu.epochs == 3
+    assert cpu.model == get_profile("cpu").model and cpu.img_size == 64 and cpu.epochs == 3
     assert cpu.dataset.endswith("finegrained_benchmark")
     gpu = TrainConfig.from_profile("gpu")
     assert gpu.img_size == 224 and gpu.batch_size == 8 and gpu.augreg == "strong" and gpu.pretrained
