@@ -31,8 +31,6 @@ MACHINE_PATH = re.compile(r"/work/|/home/|/tmp/|[A-Za-z]:\\\\")
 PENDING_REEXECUTION = {
     "notebooks/06_training_hf_datasets.ipynb",
     "notebooks/07_ablations.ipynb",
-    "notebooks/exercises/solutions/02_simpool_exercises.ipynb",
-    "notebooks/exercises/solutions/03_gls_exercises.ipynb",
 }
 
 
