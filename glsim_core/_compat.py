@@ -41,6 +41,7 @@ MOVED_MODULES: dict[str, tuple[str, ...]] = {
     "glsim_core.metrics.efficiency": (_COST,),
     "glsim_core.metrics.timing": (_COST,),
     "glsim_core.metrics.tradeoff": (_COST, "glsim_core.train.engine"),
+    "glsim_core.train.cli": ("glsim_core.cli.training",),
 }
 
 #: methods package -> {name it used to export: module that holds it now}.

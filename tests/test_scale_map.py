@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from glsim_core.metrics.classification import difference
 
 from glsim_core.data.synthetic import BenchmarkSpec
 from glsim_core.experiments import scale_map
-from glsim_core.metrics.classification import difference
 
 
 def test_plan_is_seed_major_and_shards_do_not_overlap():

@@ -28,7 +28,6 @@ The solution notebooks ``notebooks/exercises/solutions/NN_name.ipynb`` carry the
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import re
@@ -36,13 +35,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..paths import repo_root
-from .catalog import EXERCISES, PENDING, TABLE_END, TABLE_START, notes_table, readme_table
-from .grade import format_grades, grade
+from .catalog import TABLE_END, TABLE_START, notes_table, readme_table
 from .grading import STUB_MESSAGE
 
 __all__ = ["BEGIN_SOLUTION", "END_SOLUTION", "BEGIN_ANSWER", "END_ANSWER", "ANSWER_PLACEHOLDER", "stub_lines",
            "exercises_dir", "solutions_dir", "solution_paths", "student_notebook", "render", "generate",
-           "out_of_sync", "add_cli"]
+           "out_of_sync"]
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_ANSWER, END_ANSWER = "<!-- BEGIN ANSWER -->", "<!-- END ANSWER -->"
@@ -250,49 +248,3 @@ def out_of_sync(solutions: str | Path | None = None, students: str | Path | None
 
 
 # ---------------------------------------------------------------------------------------------------- CLI
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("exercises", help="exercise notebooks: generate the student versions, check they are in sync")
-    esub = p.add_subparsers(dest="action", required=True)
-    g = esub.add_parser("generate", help="write notebooks/exercises/NN.ipynb from notebooks/exercises/solutions/")
-    g.add_argument("--solutions", default=None, help="folder of the solution notebooks")
-    g.add_argument("--out", default=None, help="where the student notebooks go (default: the solutions' parent)")
-    c = esub.add_parser("check", help="exit 1 when the student notebooks are not what the solutions generate")
-    c.add_argument("--solutions", default=None)
-    c.add_argument("--students", default=None)
-    esub.add_parser("list", help="the exercises, their notebooks and expected times")
-    gr = esub.add_parser("grade", help="execute submitted exercise notebooks and print what their checks recorded")
-    gr.add_argument("paths", nargs="+", help="notebooks to grade")
-    gr.add_argument("--out", default="build/grading", help="where executed copies and results go")
-    gr.add_argument("--json", action="store_true", help="print the rows as JSON")
-    gr.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    if args.action == "generate":
-        changed = generate(args.solutions, args.out)
-        print("generated: " + ", ".join(map(str, changed)) if changed else "student notebooks up to date")
-        return 0
-    if args.action == "check":
-        problems = out_of_sync(args.solutions, args.students)
-        for problem in problems:
-            print(problem)
-        if problems:
-            print("student notebooks are out of sync: run `python -m glsim_core exercises generate` (make exercises)")
-            return 1
-        print(f"{len(solution_paths(args.solutions or solutions_dir()))} student notebooks in sync with their "
-              "solutions")
-        return 0
-    if args.action == "grade":
-        missing = [p for p in args.paths if not Path(p).is_file()]
-        if missing:
-            raise FileNotFoundError(f"no such notebook: {', '.join(missing)}")
-        rows = grade(args.paths, args.out, timeout=args.timeout)
-        print(json.dumps(rows, indent=2) if args.json else format_grades(rows))
-        return 0
-
-    for e in EXERCISES:
-        print(f"{e.notebook:34s} {e.check:26s} {e.minutes:3d} min  {e.title}")
-    for name, why in PENDING.items():
-        print(f"{'(pending)':34s} check_{name:20s}      {why}")
-    return 0

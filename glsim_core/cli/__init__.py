@@ -1,7 +1,7 @@
 """The command line: ``python -m glsim_core {env, run, notebooks, train, flops, sweep, ...}``.
 
 The CLI layer, at the top of the package: the parsers live here (the training commands' in
-:mod:`glsim_core.train.cli`), never in the modules they drive - ``flops`` calls :mod:`glsim_core.analysis.cost`,
+:mod:`glsim_core.cli.training`), never in the modules they drive - ``flops`` calls :mod:`glsim_core.analysis.cost`,
 ``finetune`` :mod:`glsim_core.train.finetuned`, ``sweep`` and ``report`` :mod:`glsim_core.experiments`. Each command
 registers through ``COMMANDS``: its name -> ``"module:function"``, where the function takes the sub-parsers object
 and adds its parser (with ``set_defaults(func=...)``).
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import shlex
 import sys
 import warnings
@@ -18,29 +19,33 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, series
-from .analysis import cost
-from .envinfo import collect, format_report
-from .experiments import report, scale_map, sweep
-from .paths import build_dir
-from .profiles import get_profile
-from .safety import ensure_writable_dir
-from .series import format_summary, run_series
-from .train import finetuned
+from .. import __version__, series
+from ..analysis import cost
+from ..envinfo import collect, format_report
+from ..exercises.catalog import EXERCISES, PENDING
+from ..exercises.generate import generate as generate_exercises
+from ..exercises.generate import out_of_sync, solution_paths, solutions_dir
+from ..exercises.grade import format_grades, grade
+from ..experiments import report, scale_map, sweep
+from ..paths import build_dir
+from ..profiles import get_profile
+from ..safety import ensure_writable_dir
+from ..series import format_summary, run_series
+from ..train import finetuned
 
 COMMANDS: dict[str, str] = {
     "env": "glsim_core.cli:add_env",
     "run": "glsim_core.cli:add_run",
     "notebooks": "glsim_core.cli:add_notebooks",
-    "train": "glsim_core.train.cli:add_train",
-    "eval": "glsim_core.train.cli:add_eval",
-    "bench": "glsim_core.train.cli:add_bench",
-    "data": "glsim_core.train.cli:add_data",
-    "pretrain": "glsim_core.train.cli:add_pretrain",
-    "compare": "glsim_core.train.cli:add_compare",
-    "calibrate": "glsim_core.train.cli:add_calibrate",
+    "train": "glsim_core.cli.training:add_train",
+    "eval": "glsim_core.cli.training:add_eval",
+    "bench": "glsim_core.cli.training:add_bench",
+    "data": "glsim_core.cli.training:add_data",
+    "pretrain": "glsim_core.cli.training:add_pretrain",
+    "compare": "glsim_core.cli.training:add_compare",
+    "calibrate": "glsim_core.cli.training:add_calibrate",
     "flops": "glsim_core.cli:add_flops",
-    "exercises": "glsim_core.exercises.generate:add_cli",
+    "exercises": "glsim_core.cli:add_exercises",
     "sweep": "glsim_core.cli:add_sweep",
     "report": "glsim_core.cli:add_report",
     "finetune": "glsim_core.cli:add_finetune",
@@ -61,8 +66,6 @@ def add_env(sub: argparse._SubParsersAction) -> None:
 
 
 def _env(args: argparse.Namespace) -> int:
-    import json
-
     report = collect(check_hub=not args.no_hub, hub_timeout=args.hub_timeout)
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0 if report.ok else 1
@@ -395,4 +398,53 @@ def _scale_map(args: argparse.Namespace) -> int:
     for row in rows:
         print(f"{row['point']:>3} {row['model']:<13} seed {row['seed']:<3} {row['status']:<8} "
               + (f"{row['top1']:.2f}" if "top1" in row else ""))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- exercises
+def add_exercises(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("exercises", help="exercise notebooks: generate the student versions, check they are in sync")
+    esub = p.add_subparsers(dest="action", required=True)
+    g = esub.add_parser("generate", help="write notebooks/exercises/NN.ipynb from notebooks/exercises/solutions/")
+    g.add_argument("--solutions", default=None, help="folder of the solution notebooks")
+    g.add_argument("--out", default=None, help="where the student notebooks go (default: the solutions' parent)")
+    c = esub.add_parser("check", help="exit 1 when the student notebooks are not what the solutions generate")
+    c.add_argument("--solutions", default=None)
+    c.add_argument("--students", default=None)
+    esub.add_parser("list", help="the exercises, their notebooks and expected times")
+    gr = esub.add_parser("grade", help="execute submitted exercise notebooks and print what their checks recorded")
+    gr.add_argument("paths", nargs="+", help="notebooks to grade")
+    gr.add_argument("--out", default="build/grading", help="where executed copies and results go")
+    gr.add_argument("--json", action="store_true", help="print the rows as JSON")
+    gr.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
+    p.set_defaults(func=_exercises)
+
+
+def _exercises(args: argparse.Namespace) -> int:
+    if args.action == "generate":
+        changed = generate_exercises(args.solutions, args.out)
+        print("generated: " + ", ".join(map(str, changed)) if changed else "student notebooks up to date")
+        return 0
+    if args.action == "check":
+        problems = out_of_sync(args.solutions, args.students)
+        for problem in problems:
+            print(problem)
+        if problems:
+            print("student notebooks are out of sync: run `python -m glsim_core exercises generate` (make exercises)")
+            return 1
+        print(f"{len(solution_paths(args.solutions or solutions_dir()))} student notebooks in sync with their "
+              "solutions")
+        return 0
+    if args.action == "grade":
+        missing = [p for p in args.paths if not Path(p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"no such notebook: {', '.join(missing)}")
+        rows = grade(args.paths, args.out, timeout=args.timeout)
+        print(json.dumps(rows, indent=2) if args.json else format_grades(rows))
+        return 0
+
+    for e in EXERCISES:
+        print(f"{e.notebook:34s} {e.check:26s} {e.minutes:3d} min  {e.title}")
+    for name, why in PENDING.items():
+        print(f"{'(pending)':34s} check_{name:20s}      {why}")
     return 0

@@ -18,11 +18,11 @@ from ..data.boxed_digits import DigitsSpec, ensure_boxed_digits, generate_boxed_
 from ..data.hf import collate_images, load_image_dataset
 from ..models import create_model
 from ..safety import ensure_writable_dir
-from . import engine, pretrain
-from .calibration import calibrate, localization_frame
-from .config import TrainConfig, add_config_arguments, config_from_args
-from .protocol import LR_GRID, compare
-from .speed import training_throughput
+from ..train import engine, pretrain
+from ..train.calibration import calibrate, localization_frame
+from ..train.config import TrainConfig, add_config_arguments, config_from_args
+from ..train.protocol import LR_GRID, compare
+from ..train.speed import training_throughput
 
 __all__ = ["add_train", "add_eval", "add_bench", "add_data", "add_pretrain", "add_compare"]
 
