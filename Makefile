@@ -52,7 +52,7 @@ exercises: install
 
 ## the ablation table notebook 07 reads (hours on two cores; resumable: re-run to continue) and the report
 ablations: install
-	$(OFFLINE) $(PY) -m glsim_core.experiments.ablations --profile cpu --seeds 1,10,100 --csv data/results/ablations_cpu.csv
+	$(OFFLINE) $(PY) -m glsim_core ablations --profile cpu --seeds 1,10,100 --csv data/results/ablations_cpu.csv
 
 ## the scale map notebooks 02, 06 and 07 read (hours on two cores; resumable: re-run to continue): one process per
 ## core, then the summary in data/results/scale_map_cpu.{csv,json} with its manifest

@@ -228,8 +228,11 @@ def test_reading_differences_standard_errors_and_verdicts():
 
 
 def test_run_ablations_selects_variants_and_tags_rows(tmp_path):
+    from glsim_core.cli import main as cli_main
     from glsim_core.experiments.ablations import SMOKE_POINTS, ablation_settings, run_ablations
-    from glsim_core.experiments.ablations import main as ablations_main
+
+    def ablations_main(argv):
+        return cli_main(["ablations", *argv])
 
     plan = run_ablations(seeds=[1, 2], out=tmp_path / "a", variants=SMOKE_POINTS, dry_run=True, progress=False,
                          settings={"pretrained": False})

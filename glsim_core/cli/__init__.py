@@ -26,9 +26,10 @@ from ..exercises.catalog import EXERCISES, PENDING
 from ..exercises.generate import generate as generate_exercises
 from ..exercises.generate import out_of_sync, solution_paths, solutions_dir
 from ..exercises.grade import format_grades, grade
-from ..experiments import report, scale_map, sweep
+from ..experiments import ablations, report, scale_map, sweep
 from ..paths import build_dir
 from ..profiles import get_profile
+from ..runtime import profile_name
 from ..safety import ensure_writable_dir
 from ..series import format_summary, run_series
 from ..train import finetuned
@@ -50,6 +51,7 @@ COMMANDS: dict[str, str] = {
     "report": "glsim_core.cli:add_report",
     "finetune": "glsim_core.cli:add_finetune",
     "scale-map": "glsim_core.cli:add_scale_map",
+    "ablations": "glsim_core.cli:add_ablations",
 }
 
 
@@ -448,3 +450,43 @@ def _exercises(args: argparse.Namespace) -> int:
     for name, why in PENDING.items():
         print(f"{'(pending)':34s} check_{name:20s}      {why}")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------- ablations
+def add_ablations(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ablations", allow_abbrev=False,
+                       help="run the papers' ablations (notebook 07) as sweeps and write one table")
+    p.add_argument("--tables", default="all",
+                   help=f"comma-separated ablation names or 'all' ({', '.join(ablations.ABLATION_NAMES)})")
+    p.add_argument("--profile", default=profile_name(), choices=sorted(ablations.BACKBONES))
+    p.add_argument("--seeds", default="1,10,100")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the profile's)")
+    p.add_argument("--max-train", type=int, default=None, help="max_train_samples per run (default: all)")
+    p.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other TrainConfig field for every run (repeatable)")
+    p.add_argument("--out", default=None, help="run folders (default build/runs/ablations)")
+    p.add_argument("--csv", default=None, help="write the table here with a manifest (e.g. "
+                                               "data/results/ablations_cpu.csv)")
+    p.add_argument("--note", default="", help="a remark stored in the manifest (why / what this table is)")
+    p.add_argument("--isolate", action="store_true", help="each run in its own process")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=_ablations)
+
+
+def _ablations(args: argparse.Namespace) -> int:
+    settings = ablations.ablation_settings(args.profile, epochs=args.epochs, max_train=args.max_train,
+                                           **sweep.parse_assignments(args.fixed))
+    if args.profile == "cpu" and not settings.get("pretrained", True):
+        print("note: no shipped pretrained backbone in data/pretrained: every run starts from scratch "
+              "(pretrained=False); `python -m glsim_core pretrain` builds it", file=sys.stderr)
+    names = None if args.tables == "all" else [t.strip() for t in args.tables.split(",") if t.strip()]
+    seeds = sweep.parse_seeds(args.seeds)
+    table = ablations.run_ablations(names, seeds=seeds, profile=args.profile, out=args.out, settings=settings,
+                                    isolate=args.isolate, dry_run=args.dry_run)
+    counts = table["status"].value_counts().to_dict() if len(table) else {}
+    print(f"{len(table)} rows: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if args.csv and not args.dry_run:
+        command = "python -m glsim_core " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        manifest = ablations.write_results(table, args.csv, command, settings, args.profile, seeds, note=args.note)
+        print(f"wrote {args.csv} and {manifest}")
+    return 1 if len(table.attrs["failed"]) else 0

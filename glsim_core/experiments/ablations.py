@@ -9,7 +9,7 @@ of an identical configuration and seed).
 
 Produce the table that notebook 07 reads (``data/results/ablations_cpu.csv`` with a manifest beside it)::
 
-    python -m glsim_core.experiments.ablations --profile cpu --seeds 1,10,100 --epochs 8 \\
+    python -m glsim_core ablations --profile cpu --seeds 1,10,100 --epochs 8 \\
         --csv data/results/ablations_cpu.csv
 
 (``--tables glsim_table5,glsim_table13`` for a subset, ``--max-train N`` for a quicker pass, ``--set key=value``
@@ -36,10 +36,9 @@ from typing import Any
 from ..data.synthetic import BenchmarkSpec, ensure_benchmark
 from ..paths import build_dir, cache_dir, repo_root
 from ..profiles import get_profile
-from ..runtime import profile_name
 from ..weights.shipped import has_shipped_weights
 from .aggregate import PAPER_REFERENCE, parse_reference, summarize, with_reference
-from .sweep import parse_assignments, parse_seeds, resolve_target, run_sweep
+from .sweep import resolve_target, run_sweep
 
 __all__ = ["Ablation", "ablations", "ABLATION_NAMES", "GLSIM_DEFAULTS", "run_ablations", "BACKBONES",
            "DEFAULT_CSV", "load_ablation_results", "ablation_settings", "ablation_summary", "reading", "SMOKE_POINTS"]
@@ -343,51 +342,3 @@ def write_results(table, csv: str | os.PathLike, command: str, settings: dict[st
     path = csv.with_suffix(".manifest.json")
     path.write_text(json.dumps(manifest, indent=2))
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import shlex
-
-    p = argparse.ArgumentParser(prog="python -m glsim_core.experiments.ablations", allow_abbrev=False,
-                                description="Run the papers' ablations (notebook 07) as sweeps and write one table.")
-    p.add_argument("--tables", default="all",
-                   help=f"comma-separated ablation names or 'all' ({', '.join(ABLATION_NAMES)})")
-    p.add_argument("--profile", default=profile_name(), choices=sorted(BACKBONES))
-    p.add_argument("--seeds", default="1,10,100")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the profile's)")
-    p.add_argument("--max-train", type=int, default=None, help="max_train_samples per run (default: all)")
-    p.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other TrainConfig field for every run (repeatable)")
-    p.add_argument("--out", default=None, help="run folders (default build/runs/ablations)")
-    p.add_argument("--csv", default=None, help="write the table here with a manifest (e.g. "
-                                               "data/results/ablations_cpu.csv)")
-    p.add_argument("--note", default="", help="a remark stored in the manifest (why / what this table is)")
-    p.add_argument("--isolate", action="store_true", help="each run in its own process")
-    p.add_argument("--dry-run", action="store_true")
-    args = p.parse_args(argv)
-    try:
-        settings = ablation_settings(args.profile, epochs=args.epochs, max_train=args.max_train,
-                                     **parse_assignments(args.fixed))
-        if args.profile == "cpu" and not settings.get("pretrained", True):
-            print("note: no shipped pretrained backbone in data/pretrained: every run starts from scratch "
-                  "(pretrained=False); `python -m glsim_core pretrain` builds it", file=sys.stderr)
-        names = None if args.tables == "all" else [t.strip() for t in args.tables.split(",") if t.strip()]
-        seeds = parse_seeds(args.seeds)
-        table = run_ablations(names, seeds=seeds, profile=args.profile, out=args.out, settings=settings,
-                              isolate=args.isolate, dry_run=args.dry_run)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    counts = table["status"].value_counts().to_dict() if len(table) else {}
-    print(f"{len(table)} rows: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    if args.csv and not args.dry_run:
-        command = "python -m glsim_core.experiments.ablations " + " ".join(
-            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        manifest = write_results(table, args.csv, command, settings, args.profile, seeds, note=args.note)
-        print(f"wrote {args.csv} and {manifest}")
-    return 1 if len(table.attrs["failed"]) else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

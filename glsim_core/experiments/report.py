@@ -5,7 +5,7 @@
 1. **Ablations** (one section per entry of :data:`~glsim_core.experiments.aggregate.PAPER_REFERENCE`): a table
    ``claim · paper · this repo · profile / hardware / time`` per ablation table, from every ablation table found -
    the shipped ``data/results/ablations_<profile>.csv`` (with its manifest) and any ``ablations.csv`` that
-   ``python -m glsim_core.experiments.ablations`` left under ``--runs``. A paper row without runs says
+   ``python -m glsim_core ablations`` left under ``--runs``. A paper row without runs says
    "not run"; a variant the paper has no number for shows "-" as the paper's number. Numbers are mean ± sample
    std over seeds (n = number of seeds).
 2. **Other sweeps**: every ``results.csv`` under ``--runs`` (``python -m glsim_core sweep``), summarised by its
@@ -141,7 +141,7 @@ def build_report(runs: str | os.PathLike | None = None, build: str | os.PathLike
     if not sources:
         out += ["No ablation table found (`data/results/ablations_<profile>.csv` or `ablations.csv` under "
                 f"`{runs}`): every row below is \"not run\". Produce one with "
-                "`python -m glsim_core.experiments.ablations --csv data/results/ablations_cpu.csv`.", ""]
+                "`python -m glsim_core ablations --csv data/results/ablations_cpu.csv`.", ""]
         sources = [("none", None, {})]
     defs = ablations("cpu")
     for label, csv, manifest in sources:
