@@ -154,6 +154,9 @@ def test_reading_states_noise_direction_and_too_few_seeds():
     assert "a direction beyond 2 standard errors" in scale_map.reading(_result(tight), "l")[-1]
     two = [r for r in tight if r["seed"] < 3]
     assert "too few seeds" in scale_map.reading(_result(two), "l")[-1]
+    one = [r for r in tight if r["seed"] == 1 or r["model"] == "ViT"]  # GLSim has a single run: no error bar yet
+    last = scale_map.reading(_result(one), "l")[-1]
+    assert last.startswith("GLSim - ViT: +4.9 points (no standard error yet, n = 1, 3)") and "too few seeds" in last
     with pytest.raises(ValueError, match="no runs at point 'xs'"):
         scale_map.point_table(_result(tight), "xs")
 

@@ -263,10 +263,14 @@ def collect_runs(out: str | Path | None = None):
 
 def differences(runs, a: str, b: str) -> dict[str, float]:
     """``a - b`` in top-1 at one point: mean difference, its standard error (Welch: independent seeds), the 95 %
-    interval from Student's t and the number of standard errors it lies from 0."""
+    interval from Student's t and the number of standard errors it lies from 0 (NaN while a side has one run)."""
 
     xa = runs.loc[runs["model"] == a, "top1"].to_numpy()
     xb = runs.loc[runs["model"] == b, "top1"].to_numpy()
+    if min(len(xa), len(xb)) < 2:  # no spread to measure yet: the difference only, no error bar
+        nan = float("nan")
+        return {"diff": float(xa.mean() - xb.mean()), "se": nan, "df": nan, "ci95_low": nan, "ci95_high": nan,
+                "z": nan, "n_a": int(len(xa)), "n_b": int(len(xb))}
     return difference(xa, xb)
 
 
@@ -381,8 +385,11 @@ def reading(result: dict[str, Any], point: str) -> list[str]:
     for d in result["differences"]:
         if d["point"] != point:
             continue
-        head = (f"{d['comparison']}: {d['diff']:+.1f} points (SE {d['se']:.1f}, 95 % CI {d['ci95_low']:+.1f} … "
-                f"{d['ci95_high']:+.1f}, n = {d['n_a']}, {d['n_b']})")
+        if math.isnan(d["se"]):
+            head = f"{d['comparison']}: {d['diff']:+.1f} points (no standard error yet, n = {d['n_a']}, {d['n_b']})"
+        else:
+            head = (f"{d['comparison']}: {d['diff']:+.1f} points (SE {d['se']:.1f}, 95 % CI {d['ci95_low']:+.1f} … "
+                    f"{d['ci95_high']:+.1f}, n = {d['n_a']}, {d['n_b']})")
         if min(d["n_a"], d["n_b"]) < MIN_SEEDS_TO_READ:
             verdict = f"too few seeds to read (fewer than {MIN_SEEDS_TO_READ} a side)"
         elif abs(d["z"]) > 2:
@@ -422,8 +429,8 @@ def plot_scale_map(result: dict[str, Any], models: Sequence[str] = ("ViT", "SimP
                 title="accuracy (mean, 95 % CI over seeds)")
     axes[0].legend(fontsize=9)
     for comparison, marker in (("GLSim - ViT", "o"), ("GLSim - GLSim-random", "s")):
-        rows = sorted((d for d in result["differences"]
-                       if d["comparison"] == comparison and d["point"] in SCALE_POINTS),
+        rows = sorted((d for d in result["differences"] if d["comparison"] == comparison
+                       and d["point"] in SCALE_POINTS and not math.isnan(d["se"])),
                       key=lambda d: share(d["point"]))
         if rows:
             axes[1].errorbar([share(d["point"]) for d in rows], [d["diff"] for d in rows],
