@@ -303,13 +303,14 @@ def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_cla
 
 def load_scale_map(path: str | Path | None = None, profile: str = "cpu") -> dict[str, Any] | None:
     """The shipped scale map (``data/results/scale_map_<profile>.json``, which names its CSV), or None."""
-
     path = Path(path) if path is not None else data_dir() / SHIPPED_CSV.format(profile=profile)
     path = path.with_suffix(".json")
     if not path.is_file():
         return None
     result = json.loads(path.read_text())
-
+    nan = float("nan")
+    for key in ("table", "differences"):  # JSON has no NaN: a missing spread was written as null
+        result[key] = [{k: nan if v is None else v for k, v in row.items()} for row in result.get(key, [])]
     result["runs"] = pd.read_csv(path.with_suffix(".csv"))
     return result
 
