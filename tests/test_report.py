@@ -203,6 +203,8 @@ def test_with_reference_and_plot(tmp_path):
                                                                                             "O=32"]
     heights = [p.get_height() for p in fig.axes[0].patches]
     assert heights[:3] == pytest.approx([42.0, 51.0, 10.0])
+    # the paper's panel is read on the repository's scale: one y-axis, 0-100 %
+    assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim() == (0.0, 100.0)
     fig2 = plot_summary(df, x="variant", kind="point")
     assert len(fig2.axes) == 1
     with pytest.raises(ValueError, match="kind"):

@@ -157,7 +157,8 @@ def plot_summary(df, x: str, y: str = "top1", hue: str | None = None, kind: str 
     """Seaborn bar (or point) plot of the raw runs: mean with sample-std error bars (``errorbar="sd"``).
 
     With ``reference`` (an ablation name or a PAPER_REFERENCE entry), a second panel shows the paper's numbers for
-    the same ``x`` labels with their std (different datasets and scales, hence separate axes). Returns the figure.
+    the same ``x`` labels with their std, on the same y-axis (0-100 % for top-1), so that the two can be compared by
+    eye. Returns the figure.
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -171,12 +172,14 @@ def plot_summary(df, x: str, y: str = "top1", hue: str | None = None, kind: str 
         fig, axes = ax.figure, [ax]
     else:
         ncols = 2 if ref_rows else 1
-        fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 3.4), squeeze=False)
+        fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 3.4), squeeze=False, sharey=True)
         axes = list(axes[0])
     order = list(order) if order is not None else list(dict.fromkeys(data[x]))
     plot = sns.barplot if kind == "bar" else sns.pointplot
     plot(data=data, x=x, y=y, hue=hue, order=order, errorbar="sd", ax=axes[0], **({"capsize": 0.15}))
     axes[0].set_title(title or "this repository")
+    if y == "top1":
+        axes[0].set_ylim(0, 100)
     axes[0].set_xlabel("")
     axes[0].tick_params(axis="x", rotation=30)
     for label in axes[0].get_xticklabels():
@@ -188,9 +191,6 @@ def plot_summary(df, x: str, y: str = "top1", hue: str | None = None, kind: str 
         stds = [0.0 if math.isnan(p[1]) else p[1] for p in parsed]
         axes[1].bar(range(len(labels)), means, yerr=stds, capsize=3, color="0.6")
         axes[1].set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-        lo, hi = min(m - s for m, s in zip(means, stds)), max(m + s for m, s in zip(means, stds))
-        pad = max(0.3, 0.15 * (hi - lo))
-        axes[1].set_ylim(lo - pad, hi + pad)
         axes[1].set_title(f"paper: {ref['paper']} {ref['table']}")
         axes[1].set_ylabel(y)
     fig.tight_layout()
