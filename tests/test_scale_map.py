@@ -151,7 +151,12 @@ def test_reading_states_noise_direction_and_too_few_seeds():
     assert lines[-1].startswith("GLSim - ViT: +1.0 points") and lines[-1].endswith("within noise (+0.1 SE)")
     tight = [{"point": "l", "model": m, "seed": s, "top1": base + 0.1 * s}
              for m, base in (("ViT", 40.0), ("GLSim", 45.0)) for s in (1, 2, 3)]
-    assert "a direction beyond 2 standard errors" in scale_map.reading(_result(tight), "l")[-1]
+    assert "a direction: beyond 2 standard errors" in scale_map.reading(_result(tight), "l")[-1]
+    wobbly = [{"point": "l", "model": m, "seed": s, "top1": v} for m, vals in
+              (("ViT", (40.0, 41.0, 49.0)), ("GLSim", (47.0, 55.0, 56.0))) for s, v in zip((1, 2, 3), vals)]
+    d = scale_map.differences(pd.DataFrame(wobbly), "GLSim", "ViT")
+    assert abs(d["z"]) > 2 and d["ci95_low"] < 0 < d["ci95_high"]  # few seeds: Student's t is wide
+    assert "suggestive, not established" in scale_map.reading(_result(wobbly), "l")[-1]
     two = [r for r in tight if r["seed"] < 3]
     assert "too few seeds" in scale_map.reading(_result(two), "l")[-1]
     one = [r for r in tight if r["seed"] == 1 or r["model"] == "ViT"]  # GLSim has a single run: no error bar yet

@@ -330,7 +330,7 @@ def collect(out: str | Path | None = None, csv: str | Path | None = None, profil
     geometry = {}
     for point in (*SCALE_POINTS, HELD_OUT):
         run = _run_dir(out, point, "GLSim", geometry_seed)
-        if (run / "checkpoint.pt").is_file():
+        if (run / "checkpoint.pt").is_file() and (run / "metrics.json").is_file():  # a finished run only
             model, cfg, _ = load_trained_model(run)
             geometry[point] = crop_geometry(model, load_data(cfg))
         elif point in previous:  # measured by an earlier collect whose checkpoint is not on this machine
@@ -377,7 +377,8 @@ def point_table(result: dict[str, Any], point: str):
 
 def reading(result: dict[str, Any], point: str) -> list[str]:
     """Plain sentences for one point: each model against chance, then each difference with its standard error,
-    read as a direction only beyond 2 SE with >= :data:`MIN_SEEDS_TO_READ` seeds a side."""
+    read as a direction only beyond 2 SE with >= :data:`MIN_SEEDS_TO_READ` seeds a side and a 95 % t-interval that
+    excludes 0 (beyond 2 SE alone is called suggestive)."""
     lines = []
     for _, row in point_table(result, point).iterrows():
         std = 0.0 if math.isnan(row["top1_std"]) else row["top1_std"]
@@ -393,8 +394,11 @@ def reading(result: dict[str, Any], point: str) -> list[str]:
                     f"{d['ci95_high']:+.1f}, n = {d['n_a']}, {d['n_b']})")
         if min(d["n_a"], d["n_b"]) < MIN_SEEDS_TO_READ:
             verdict = f"too few seeds to read (fewer than {MIN_SEEDS_TO_READ} a side)"
+        elif abs(d["z"]) > 2 and d["ci95_low"] * d["ci95_high"] > 0:
+            verdict = f"a direction: beyond 2 standard errors ({d['z']:+.1f} SE) and the 95 % interval excludes 0"
         elif abs(d["z"]) > 2:
-            verdict = f"a direction beyond 2 standard errors ({d['z']:+.1f} SE)"
+            verdict = (f"beyond 2 standard errors ({d['z']:+.1f} SE), but with these few seeds the 95 % interval "
+                       f"still includes 0: suggestive, not established")
         else:
             verdict = f"within noise ({d['z']:+.1f} SE)"
         lines.append(f"{head}: {verdict}")
