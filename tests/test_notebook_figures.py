@@ -24,14 +24,10 @@ MIN_DPI = 100
 MIN_WIDTH_PX = 300
 MACHINE_PATH = re.compile(r"/work/|/home/|/tmp/|[A-Za-z]:\\\\")
 
-#: Notebooks whose committed outputs predate these conventions and are re-executed by someone else: 06–09 (the
-#: cpu-study issue rebuilds their results; 08 and 09's sources already follow the conventions) and the exercise
-#: solutions 02 and 03 (the exercises' rework). Remove a name once its notebook is re-executed: the test then holds
-#: for it too. Notebooks 00–05 are never in this list.
-PENDING_REEXECUTION = {
-    "notebooks/06_training_hf_datasets.ipynb",
-    "notebooks/07_ablations.ipynb",
-}
+#: Notebooks whose committed outputs predate these conventions and still await re-execution (empty: every notebook
+#: and exercise solution has been re-executed under them). A name added here must be removed once its notebook is
+#: re-executed; notebooks 00–05 are never in this list.
+PENDING_REEXECUTION: set[str] = set()
 
 
 def _rel(path: Path) -> str:
