@@ -15,8 +15,6 @@ a 64-px view). Written as a Hugging Face ``save_to_disk`` dataset with the bench
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..paths import cache_dir
+from .synthetic import ensure_generated, save_boxed_dataset
 from .transforms import resize_size
 
 __all__ = ["DigitsSpec", "render_digit_image", "generate_boxed_digits", "ensure_boxed_digits",
@@ -143,45 +142,18 @@ def default_digits_path() -> Path:
 def generate_boxed_digits(spec: DigitsSpec | None = None, path: str | Path | None = None,
                           progress: bool = True) -> Path:
     """Render the dataset and write it (``train`` and ``test``) as an HF ``save_to_disk`` directory."""
-    import datasets
-
     spec = spec or DigitsSpec()
     path = Path(path) if path is not None else default_digits_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=[str(d) for d in
-                                                                                                range(10)]),
-                                  "bbox": datasets.List(datasets.Value("float32"), length=4)})
     start = time.perf_counter()
-    parts = {}
-    for split, n in (("train", spec.train_size), ("test", spec.test_size)):
-        rows = _render(spec, split, n, progress)
-        parts[split] = datasets.Dataset.from_dict(
-            {"image": [{"bytes": b, "path": None} for b, _, _ in rows], "label": [lab for _, lab, _ in rows],
-             "bbox": [list(box) for _, _, box in rows]}, features=features)
-    tmp = path.with_name(path.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    datasets.DatasetDict(parts).save_to_disk(str(tmp))
-    meta = {"kind": "boxed_digits", "spec": spec.to_dict(), "class_names": [str(d) for d in range(10)],
-            "splits": {"train": spec.train_size, "test": spec.test_size},
-            "seconds": round(time.perf_counter() - start, 1), "generator": "glsim_core.data.boxed_digits"}
-    (tmp / "glsim_dataset.json").write_text(json.dumps(meta, indent=2))
-    if path.exists():
-        shutil.rmtree(path)
-    tmp.rename(path)
-    return path
+    rows = {split: _render(spec, split, n, progress) for split, n in (("train", spec.train_size),
+                                                                      ("test", spec.test_size))}
+    return save_boxed_dataset("boxed_digits", spec, rows, [str(d) for d in range(10)], path, start,
+                              generator="glsim_core.data.boxed_digits")
 
 
 def ensure_boxed_digits(spec: DigitsSpec | None = None, path: str | Path | None = None,
                         progress: bool = True) -> Path:
     """The dataset's directory, generated first if missing or made with another spec."""
-    spec = spec or DigitsSpec()
-    path = Path(path) if path is not None else default_digits_path()
-    meta = path / "glsim_dataset.json"
-    if meta.is_file():
-        try:
-            if json.loads(meta.read_text()).get("spec") == json.loads(json.dumps(spec.to_dict())):
-                return path
-        except ValueError:
-            pass
-    return generate_boxed_digits(spec, path, progress)
+    return ensure_generated(spec or DigitsSpec(), Path(path) if path is not None else default_digits_path(),
+                            generate_boxed_digits, progress=progress)

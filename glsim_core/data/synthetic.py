@@ -52,7 +52,8 @@ from .transforms import resize_size
 __all__ = [
     "BenchmarkSpec", "CorpusSpec", "BENCHMARK_ATTRIBUTES", "CORPUS_CATEGORIES", "benchmark_class_names",
     "render_benchmark_image", "render_corpus_image", "generate_benchmark", "generate_corpus", "ensure_benchmark",
-    "ensure_corpus", "default_benchmark_path", "default_corpus_path", "TEXTURE_NAMES",
+    "ensure_corpus", "default_benchmark_path", "default_corpus_path", "TEXTURE_NAMES", "save_boxed_dataset",
+    "ensure_generated",
 ]
 
 SUPERSAMPLE = 2  # draw at 2x and downsample: anti-aliased edges
@@ -616,6 +617,17 @@ def _render_split(kind: str, spec, split: str, n: int, num_classes: int, workers
 
 def _write(kind: str, spec, splits: dict[str, int], class_names: list[str], path: Path, workers: int,
            progress: bool) -> Path:
+    start = time.perf_counter()
+    rows = {split: _render_split(kind, spec, split, n, len(class_names), workers, progress)
+            for split, n in splits.items()}
+    return save_boxed_dataset(kind, spec, rows, class_names, path, start)
+
+
+def save_boxed_dataset(kind: str, spec, rows: dict[str, list[tuple[bytes, int, tuple]]], class_names: list[str],
+                       path: Path, start: float, generator: str = "glsim_core.data.synthetic") -> Path:
+    """Write generated ``(png bytes, label, box)`` rows per split as an HF ``save_to_disk`` dataset (columns image,
+    label, bbox) with ``glsim_dataset.json`` (kind, spec, class names, split sizes, seconds since ``start``,
+    generator); written beside ``path`` first and renamed into place, so a half-written copy is never read."""
     import datasets
 
     features = datasets.Features({
@@ -623,13 +635,9 @@ def _write(kind: str, spec, splits: dict[str, int], class_names: list[str], path
         "label": datasets.ClassLabel(names=class_names),
         "bbox": datasets.List(datasets.Value("float32"), length=4),
     })
-    start = time.perf_counter()
-    parts = {}
-    for split, n in splits.items():
-        rows = _render_split(kind, spec, split, n, len(class_names), workers, progress)
-        parts[split] = datasets.Dataset.from_dict(
-            {"image": [{"bytes": b, "path": None} for b, _, _ in rows], "label": [lab for _, lab, _ in rows],
-             "bbox": [list(box) for _, _, box in rows]}, features=features)
+    parts = {split: datasets.Dataset.from_dict(
+        {"image": [{"bytes": b, "path": None} for b, _, _ in r], "label": [lab for _, lab, _ in r],
+         "bbox": [list(box) for _, _, box in r]}, features=features) for split, r in rows.items()}
     dd = datasets.DatasetDict(parts)
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():
@@ -641,8 +649,9 @@ def _write(kind: str, spec, splits: dict[str, int], class_names: list[str], path
     finally:
         if was_enabled:
             datasets.utils.logging.enable_progress_bar()
-    meta = {"kind": kind, "spec": spec.to_dict(), "class_names": class_names, "splits": splits,
-            "seconds": round(time.perf_counter() - start, 1), "generator": "glsim_core.data.synthetic"}
+    meta = {"kind": kind, "spec": spec.to_dict(), "class_names": class_names,
+            "splits": {split: len(r) for split, r in rows.items()},
+            "seconds": round(time.perf_counter() - start, 1), "generator": generator}
     (tmp / "glsim_dataset.json").write_text(json.dumps(meta, indent=2))
     if path.exists():
         shutil.rmtree(path)
@@ -692,7 +701,8 @@ def _cached_spec(path: Path) -> dict | None:
         return None
 
 
-def _ensure(kind: str, spec, path: Path, make: Callable[..., Path], **kw) -> Path:
+def ensure_generated(spec, path: Path, make: Callable[..., Path], **kw) -> Path:
+    """``path`` if the dataset there was generated from ``spec``, else ``make(spec, path, **kw)``."""
     want = json.loads(json.dumps(spec.to_dict()))
     if _cached_spec(path) == want:
         return path
@@ -702,10 +712,10 @@ def _ensure(kind: str, spec, path: Path, make: Callable[..., Path], **kw) -> Pat
 def ensure_benchmark(spec: BenchmarkSpec | None = None, path: str | os.PathLike | None = None, **kw) -> Path:
     """The benchmark's directory, generated first if missing or made with another spec."""
     spec = spec or BenchmarkSpec()
-    return _ensure("benchmark", spec, Path(path) if path else default_benchmark_path(), generate_benchmark, **kw)
+    return ensure_generated(spec, Path(path) if path else default_benchmark_path(), generate_benchmark, **kw)
 
 
 def ensure_corpus(spec: CorpusSpec | None = None, path: str | os.PathLike | None = None, **kw) -> Path:
     """The corpus' directory, generated first if missing or made with another spec."""
     spec = spec or CorpusSpec()
-    return _ensure("corpus", spec, Path(path) if path else default_corpus_path(), generate_corpus, **kw)
+    return ensure_generated(spec, Path(path) if path else default_corpus_path(), generate_corpus, **kw)
