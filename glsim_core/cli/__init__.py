@@ -373,7 +373,7 @@ def add_scale_map(sub: argparse._SubParsersAction) -> None:
     c = act.add_parser("collect", allow_abbrev=False, help="summarise the runs into data/results/ with a manifest")
     c.add_argument("--note", default="", help="a remark stored in the manifest")
     for q in (r, c):
-        q.add_argument("--out", default=None, help=f"run folders (default {scale_map.DEFAULT_OUT})")
+        q.add_argument("--out", default=None, help="run folders (default data/runs/scale_map)")
         q.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
     c.add_argument("--csv", default=None, help="where to write (default data/results/scale_map_<profile>.csv)")
     p.set_defaults(func=_scale_map)

@@ -58,7 +58,7 @@ from ..train.engine import load_data, load_trained_model
 from ..train.protocol import _run, _slug
 from ..weights.shipped import sha256
 
-__all__ = ["point_table", "reading", "plot_scale_map", "MIN_SEEDS_TO_READ", "SCALE_POINTS", "SEEDS", "DEFAULT_OUT",
+__all__ = ["point_table", "reading", "plot_scale_map", "MIN_SEEDS_TO_READ", "SCALE_POINTS", "SEEDS",
            "SHIPPED_CSV", "default_out", "benchmark_spec", "ensure_point_data", "plan",
            "run_scale_map", "crop_geometry", "collect_runs", "summarize", "differences", "load_scale_map"]
 
@@ -72,44 +72,36 @@ SCALE_POINTS: dict[str, tuple[float, float]] = {
 #: the held-out check: the same models and recipe on a dataset the recipe was never chosen on (boxed digits)
 HELD_OUT = "digits"
 SEEDS = (1, 2, 3, 4, 5)
-#: run folders: their metrics.json / history.csv / config.json are committed (checkpoints are git-ignored), so a later
-#: session - or another machine - resumes the map where it stopped
-DEFAULT_OUT = "data/runs/scale_map"  # under the repository (paths.data_dir()), wherever the command runs from
+SHIPPED_CSV = "results/scale_map_{profile}.csv"  # under data/
 
 
 def default_out() -> Path:
+    """The run folders, ``data/runs/scale_map``: their metrics.json / history.csv / config.json are committed
+    (checkpoints are git-ignored), so a later session - or another machine - resumes the map where it stopped."""
     return data_dir() / "runs" / "scale_map"
-SHIPPED_CSV = "results/scale_map_{profile}.csv"  # under data/
 
 
 def benchmark_spec(point: str):
     """The :class:`~glsim_core.data.synthetic.BenchmarkSpec` of a point: the default one at another scale."""
-
     if point not in SCALE_POINTS:
         raise ValueError(f"unknown scale point {point!r}; choose from {sorted(SCALE_POINTS)}")
     return BenchmarkSpec(object_scale=SCALE_POINTS[point])
 
 
 def point_dataset_path(point: str) -> Path:
-
     if point == HELD_OUT:
-
         return default_digits_path()
     if point == "l":  # the default benchmark itself: no second copy
-
         return default_benchmark_path()
     return cache_dir() / f"benchmark_scale_{point}"
 
 
 def ensure_point_data(point: str, progress: bool = True) -> Path:
     """Generate a point's dataset if missing (under a file lock: several processes may ask at once)."""
-
-
     path = point_dataset_path(point)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if point == HELD_OUT:
-
             return ensure_boxed_digits(path=path, progress=progress)
         return ensure_benchmark(benchmark_spec(point), path, progress=progress)
 
@@ -119,7 +111,6 @@ SCRATCH = "ViT-scratch"
 
 
 def _models(profile: str) -> list[dict[str, Any]]:
-
     return [*calibration_models(profile), {"name": SCRATCH, "model": get_profile(profile).model, "pretrained": False}]
 
 
@@ -140,12 +131,10 @@ def plan(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = None, mode
 
 
 def _run_dir(out: Path, point: str, name: str, seed: int) -> Path:
-
     return out / point / _slug(name) / f"seed_{seed}"
 
 
 def _config(point: str, spec: dict[str, Any], seed: int, out: Path, profile: str, overrides: dict[str, Any]):
-
     cfg = TrainConfig.from_profile(profile, **{**overrides, **spec})
     return cfg.replace(dataset=str(point_dataset_path(point)), seed=int(seed), train_split="trainval",
                        eval_split="test", out_dir=str(_run_dir(out, point, spec["name"], seed)), resume=True)
@@ -159,7 +148,6 @@ def run_scale_map(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = N
     ``shard=(i, n)`` takes runs i, i+n, i+2n ... of :func:`plan`, so n processes share the work without overlap;
     ``overrides`` are :class:`~glsim_core.train.TrainConfig` fields for every run (e.g. ``epochs=1``).
     """
-
     index, count = int(shard[0]), int(shard[1])
     if not 0 <= index < count:
         raise ValueError(f"shard must be i/n with 0 <= i < n, got {index}/{count}")
@@ -197,8 +185,6 @@ def crop_geometry(model, data, split: str = "test", max_samples: int | None = 40
     ``kept`` (mean share of the object's box inside the crop), ``kept90`` (share of crops that keep ≥ 90 % of the
     box) and ``n``. Boxes are half-open pixel boxes ``(x0, y0, x1, y1)`` on the network's input.
     """
-
-
     if not hasattr(model, "forward_details"):
         raise ValueError("crop_geometry needs a GLSim model (one with forward_details)")
     ds = data.torch_split(split, train=False, with_boxes=True)
@@ -241,7 +227,6 @@ def crop_geometry(model, data, split: str = "test", max_samples: int | None = 40
 # ------------------------------------------------------------------------------------------------ tables
 def collect_runs(out: str | Path | None = None):
     """Every finished run under ``out`` as a table: point, object_scale, model, seed, top1, epochs, the curve."""
-
     rows = []
     for path in sorted(Path(out if out is not None else default_out()).glob("*/*/seed_*/metrics.json")):
         point = path.parents[2].name
@@ -264,7 +249,6 @@ def collect_runs(out: str | Path | None = None):
 def differences(runs, a: str, b: str) -> dict[str, float]:
     """``a - b`` in top-1 at one point: mean difference, its standard error (Welch: independent seeds), the 95 %
     interval from Student's t and the number of standard errors it lies from 0 (NaN while a side has one run)."""
-
     xa = runs.loc[runs["model"] == a, "top1"].to_numpy()
     xb = runs.loc[runs["model"] == b, "top1"].to_numpy()
     if min(len(xa), len(xb)) < 2:  # no spread to measure yet: the difference only, no error bar
@@ -280,7 +264,6 @@ def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_cla
     Returns ``(table, diffs)``: ``table`` one row per (point, model) with ``top1_mean``, ``top1_std``, ``n``,
     ``x_chance`` (mean / chance); ``diffs`` one row per (point, comparison) with :func:`differences`' columns.
     """
-
     table = (runs.groupby(["point", "model"], sort=False)["top1"]
              .agg(top1_mean="mean", top1_std="std", n="count").reset_index())
     if num_classes is None:  # per point, from the runs (the benchmark has 12 classes, the digits 10)
@@ -319,7 +302,6 @@ def collect(out: str | Path | None = None, csv: str | Path | None = None, profil
             command: str = "", geometry_seed: int = 1, note: str = "") -> Path:
     """Gather the runs, measure each point's crop geometry on its seed-``geometry_seed`` GLSim, write
     ``<csv>`` (one row per run), ``<csv>.json`` (summary, differences, geometry) and ``<csv>.manifest.json``."""
-
     out = Path(out) if out is not None else default_out()
     runs = collect_runs(out)
     if runs.empty:
@@ -367,7 +349,6 @@ MIN_SEEDS_TO_READ = 3
 
 def point_table(result: dict[str, Any], point: str):
     """One point's models from a loaded result (:func:`load_scale_map`): mean, std, n, chance, × chance."""
-
     table = pd.DataFrame(result["table"])
     out = table[table["point"] == point].drop(columns=["point"]).reset_index(drop=True)
     if out.empty:
