@@ -135,6 +135,17 @@ def test_tiny_scale_map_end_to_end(tmp_path, monkeypatch):
     summary = scale_map.load_scale_map(csv)
     assert 0 < summary["geometry"]["xs"]["crop_share"] <= 1 and summary["geometry"]["xs"]["n"] == 8
     assert [d["comparison"] for d in summary["differences"]] == ["GLSim - ViT"]
+    assert "GLSim-random" not in summary["runs"]["model"].tolist() and summary["geometry_random"] == {}
+    # two seeds a side: too few to choose a point, so no headline unless one is named
+    assert summary["chosen_point"] is None and not (tmp_path / "results" / "headline_cpu.json").exists()
+    scale_map.collect(out, csv, command="test", headline_point="xs")
+    head = scale_map.load_headline(path=tmp_path / "results" / "headline_cpu.json")
+    assert head["point"] == "xs" and [r["model"] for r in head["table"]] == ["ViT", "GLSim"]
+    assert head["reading"][-1].startswith("GLSim - ViT") and "too few seeds" in head["reading"][-1]
+    head_manifest = json.loads((tmp_path / "results" / "headline_cpu.manifest.json").read_text())
+    assert head_manifest["runs"] == 4 and "given" in head_manifest["note"]
+    with pytest.raises(ValueError, match="unknown headline point 'huge'"):
+        scale_map.collect(out, csv, headline_point="huge")
 
 
 def _result(rows):
@@ -164,6 +175,31 @@ def test_reading_states_noise_direction_and_too_few_seeds():
     assert last.startswith("GLSim - ViT: +4.9 points (no standard error yet, n = 1, 3)") and "too few seeds" in last
     with pytest.raises(ValueError, match="no runs at point 'xs'"):
         scale_map.point_table(_result(tight), "xs")
+
+
+def test_choose_point_takes_the_clearest_gain_among_points_that_learn():
+    def runs(point, vit, glsim, spread):
+        return [{"point": point, "model": m, "seed": s, "top1": base + spread * (s - 2)}
+                for m, base in (("ViT", vit), ("GLSim", glsim)) for s in (1, 2, 3)]
+
+    # s: +6 with spread 1 (z ~ 7); m: +10 with spread 5 (z ~ 2.4); xs: +20 but ViT below 3x chance (8.3 %)
+    result = _result(runs("s", 50.0, 56.0, 1.0) + runs("m", 50.0, 60.0, 5.0) + runs("xs", 20.0, 40.0, 1.0))
+    assert scale_map.choose_point(result) == "s"
+    assert scale_map.choose_point(_result(runs("l", 50.0, 45.0, 1.0))) == "l"  # the least bad when none gains
+    assert scale_map.choose_point(_result(runs("xs", 20.0, 40.0, 1.0))) is None
+    two = [r for r in runs("s", 50.0, 56.0, 1.0) if r["seed"] < 3]
+    assert scale_map.choose_point(_result(two)) is None
+
+
+def test_headline_orders_the_five_models_and_reads_each_difference():
+    rows = [{"point": "s", "model": m, "seed": s, "top1": base + s}
+            for m, base in (("ViT-scratch", 30.0), ("GLSim", 55.0), ("ViT", 50.0), ("SimPool-ViT", 48.0),
+                            ("GLSim-random", 52.0)) for s in (1, 2, 3)]
+    head = scale_map.headline(_result(rows), "s")
+    assert [r["model"] for r in head["table"]] == ["ViT", "SimPool-ViT", "GLSim", "GLSim-random", "ViT-scratch"]
+    assert {d["comparison"] for d in head["differences"]} == {
+        "GLSim - ViT", "GLSim - GLSim-random", "SimPool-ViT - ViT", "ViT - ViT-scratch"}
+    assert head["object_scale"] == list(scale_map.SCALE_POINTS["s"]) and len(head["reading"]) == 5 + 4
 
 
 def test_plot_scale_map_draws_both_panels():

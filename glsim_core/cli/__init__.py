@@ -372,6 +372,8 @@ def add_scale_map(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--dry-run", action="store_true", help="list the runs and whether they are done")
     c = act.add_parser("collect", allow_abbrev=False, help="summarise the runs into data/results/ with a manifest")
     c.add_argument("--note", default="", help="a remark stored in the manifest")
+    c.add_argument("--headline", default=None, metavar="POINT",
+                   help="the headline table's point (default: where GLSim - ViT is clearest, see choose_point)")
     for q in (r, c):
         q.add_argument("--out", default=None, help="run folders (default data/runs/scale_map)")
         q.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
@@ -382,8 +384,11 @@ def add_scale_map(sub: argparse._SubParsersAction) -> None:
 def _scale_map(args: argparse.Namespace) -> int:
     if args.action == "collect":
         command = "python -m glsim_core scale-map " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        path = scale_map.collect(args.out, args.csv, args.profile, command=command, note=args.note)
+        path = scale_map.collect(args.out, args.csv, args.profile, command=command, note=args.note,
+                                 headline_point=args.headline)
         print(f"wrote {path.with_suffix('').with_suffix('.csv')} and {path}")
+        chosen = json.loads(path.with_suffix("").with_suffix(".json").read_text()).get("chosen_point")
+        print(f"chosen point (GLSim - ViT clearest, every model >= 3x chance): {chosen or 'none qualifies'}")
         return 0
     index, _, count = args.shard.partition("/")
     try:

@@ -60,7 +60,8 @@ from ..weights.shipped import sha256
 
 __all__ = ["point_table", "reading", "plot_scale_map", "MIN_SEEDS_TO_READ", "SCALE_POINTS", "SEEDS",
            "SHIPPED_CSV", "default_out", "benchmark_spec", "ensure_point_data", "plan",
-           "run_scale_map", "crop_geometry", "collect_runs", "summarize", "differences", "load_scale_map"]
+           "run_scale_map", "crop_geometry", "collect_runs", "summarize", "differences", "load_scale_map",
+           "choose_point", "headline", "load_headline"]
 
 #: point name -> the benchmark's object_scale range (body length / view); box share of the view grows ~ scale^2
 SCALE_POINTS: dict[str, tuple[float, float]] = {
@@ -298,48 +299,113 @@ def load_scale_map(path: str | Path | None = None, profile: str = "cpu") -> dict
     return result
 
 
+def _geometries(out: Path, model_name: str, seed: int, previous: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each point's crop geometry on the seed-``seed`` run of ``model_name`` (measured from its checkpoint, or kept
+    from an earlier collect when the checkpoint is not on this machine)."""
+    geometry = {}
+    for point in (*SCALE_POINTS, HELD_OUT):
+        run = _run_dir(out, point, model_name, seed)
+        if (run / "checkpoint.pt").is_file() and (run / "metrics.json").is_file():  # a finished run only
+            model, cfg, _ = load_trained_model(run)
+            geometry[point] = crop_geometry(model, load_data(cfg))
+        elif point in previous:
+            geometry[point] = previous[point]
+    return geometry
+
+
+def choose_point(result: dict[str, Any], comparison: str = "GLSim - ViT") -> str | None:
+    """The benchmark point where the crop's effect is largest and clearest: among the scale points where every
+    model of the map reaches 3x chance and both sides have :data:`MIN_SEEDS_TO_READ` seeds, the one whose
+    ``comparison`` has the largest z (standard errors above 0; the least negative when no point gains), or None
+    when no point qualifies."""
+    table = pd.DataFrame(result["table"])
+    best, best_z = None, -math.inf
+    for d in result["differences"]:
+        point = d["point"]
+        if d["comparison"] != comparison or point not in SCALE_POINTS or math.isnan(d["z"]):
+            continue
+        rows = table[(table["point"] == point) & (table["model"] != SCRATCH)]
+        if min(d["n_a"], d["n_b"]) < MIN_SEEDS_TO_READ or (rows["x_chance"] < 3.0).any():
+            continue
+        if d["z"] > best_z:
+            best, best_z = point, float(d["z"])
+    return best
+
+
+def headline(result: dict[str, Any], point: str) -> dict[str, Any]:
+    """The headline table at one point: every model (the four of the map and ViT from scratch) as mean ± std over
+    its seeds with × chance, and each difference of the map at that point with its standard error and reading."""
+    rows = point_table(result, point)
+    order = {m: i for i, m in enumerate(("ViT", "SimPool-ViT", "GLSim", "GLSim-random", SCRATCH))}
+    rows = rows.sort_values("model", key=lambda c: c.map(lambda m: order.get(m, len(order)))).reset_index(drop=True)
+    diffs = [d for d in result["differences"] if d["point"] == point]
+    return {"point": point, "object_scale": list(SCALE_POINTS.get(point, ())),
+            "geometry": result.get("geometry", {}).get(point, {}), "table": rows.to_dict("records"),
+            "differences": diffs, "reading": reading(result, point)}
+
+
+def _manifest(runs, command: str, profile: str, note: str, files: Sequence[Path]) -> dict[str, Any]:
+    return {"command": command, "profile": profile, "seeds": sorted(set(map(int, runs["seed"]))),
+            "runs": int(len(runs)), "epochs": sorted(set(map(int, runs["epochs"]))),
+            "total_train_seconds": float(runs["seconds"].fillna(0).sum()), "note": note,
+            "device": sorted(set(map(str, runs["device"]))),
+            "machine": " ".join(x for x in (platform.machine(), f"{os.cpu_count()} CPUs") if x),
+            "python": sys.version.split()[0], "torch": torch.__version__, "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "files": {p.name: sha256(p) for p in files}}
+
+
+def load_headline(profile: str = "cpu", path: str | Path | None = None) -> dict[str, Any] | None:
+    """The shipped headline table (``data/results/headline_<profile>.json``), or None."""
+    path = Path(path) if path is not None else data_dir() / "results" / f"headline_{profile}.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(), object_hook=lambda d: {k: math.nan if v is None else v for k, v in d.items()})
+
+
 def collect(out: str | Path | None = None, csv: str | Path | None = None, profile: str = "cpu",
-            command: str = "", geometry_seed: int = 1, note: str = "") -> Path:
-    """Gather the runs, measure each point's crop geometry on its seed-``geometry_seed`` GLSim, write
-    ``<csv>`` (one row per run), ``<csv>.json`` (summary, differences, geometry) and ``<csv>.manifest.json``."""
+            command: str = "", geometry_seed: int = 1, note: str = "", headline_point: str | None = None) -> Path:
+    """Gather the runs, measure each point's crop geometry on its seed-``geometry_seed`` GLSim and GLSim-random,
+    write ``<csv>`` (one row per run), ``<csv>.json`` (summary, differences, geometry) and ``<csv>.manifest.json``;
+    then the headline table at ``headline_point`` (default: :func:`choose_point`) as ``headline_<profile>.json``
+    and ``.csv`` beside it, with its own manifest."""
     out = Path(out) if out is not None else default_out()
     runs = collect_runs(out)
     if runs.empty:
         raise FileNotFoundError(f"no finished scale-map runs under {out}; run `python -m glsim_core scale-map run`")
+    if headline_point is not None and headline_point not in SCALE_POINTS and headline_point != HELD_OUT:
+        raise ValueError(f"unknown headline point {headline_point!r}; choose from {[*SCALE_POINTS, HELD_OUT]}")
     csv = Path(csv) if csv is not None else data_dir() / SHIPPED_CSV.format(profile=profile)
-    previous = json.loads(csv.with_suffix(".json").read_text()).get("geometry", {}) \
-        if csv.with_suffix(".json").is_file() else {}
-    geometry = {}
-    for point in (*SCALE_POINTS, HELD_OUT):
-        run = _run_dir(out, point, "GLSim", geometry_seed)
-        if (run / "checkpoint.pt").is_file() and (run / "metrics.json").is_file():  # a finished run only
-            model, cfg, _ = load_trained_model(run)
-            geometry[point] = crop_geometry(model, load_data(cfg))
-        elif point in previous:  # measured by an earlier collect whose checkpoint is not on this machine
-            geometry[point] = previous[point]
+    previous = json.loads(csv.with_suffix(".json").read_text()) if csv.with_suffix(".json").is_file() else {}
+    geometry = _geometries(out, "GLSim", geometry_seed, previous.get("geometry", {}))
+    geometry_random = _geometries(out, "GLSim-random", geometry_seed, previous.get("geometry_random", {}))
     table, diffs = summarize(runs, geometry)
     csv.parent.mkdir(parents=True, exist_ok=True)
     runs.to_csv(csv, index=False)
     summary = {"points": {p: {"object_scale": list(s)} for p, s in SCALE_POINTS.items()}, "geometry": geometry,
-               "table": table.to_dict("records"), "differences": diffs.to_dict("records"),
-               "held_out": HELD_OUT, "csv": csv.name}
-
+               "geometry_random": geometry_random, "table": table.to_dict("records"),
+               "differences": diffs.to_dict("records"), "held_out": HELD_OUT, "csv": csv.name}
+    summary["chosen_point"] = choose_point(_readable(summary))
     csv.with_suffix(".json").write_text(json.dumps(_jsonable(summary), indent=2))
-    manifest = {"command": command, "profile": profile, "seeds": sorted(set(map(int, runs["seed"]))),
-                "runs": int(len(runs)), "epochs": sorted(set(map(int, runs["epochs"]))),
-                "total_train_seconds": float(runs["seconds"].fillna(0).sum()), "note": note,
-                "device": sorted(set(map(str, runs["device"]))),
-                "machine": " ".join(x for x in (platform.machine(), f"{os.cpu_count()} CPUs") if x),
-                "python": sys.version.split()[0], "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "files": {p.name: sha256(p) for p in (csv, csv.with_suffix(".json"))}}
-    try:
-
-        manifest["torch"] = torch.__version__
-    except ImportError:
-        pass
     path = csv.with_suffix(".manifest.json")
-    path.write_text(json.dumps(manifest, indent=2))
+    path.write_text(json.dumps(_manifest(runs, command, profile, note, (csv, csv.with_suffix(".json"))), indent=2))
+    point = headline_point or summary["chosen_point"]
+    if point is not None and point in set(runs["point"]):
+        head = headline(_readable(summary), point)
+        head_json = csv.parent / f"headline_{profile}.json"
+        head_json.write_text(json.dumps(_jsonable(head), indent=2))
+        pd.DataFrame(head["table"]).to_csv(head_json.with_suffix(".csv"), index=False)
+        chosen = runs[runs["point"] == point]
+        head_json.with_suffix(".manifest.json").write_text(json.dumps(
+            _manifest(chosen, command, profile, f"headline at point {point} "
+                      f"({'chosen by choose_point' if headline_point is None else 'given'}); {note}".strip("; "),
+                      (head_json, head_json.with_suffix(".csv"))), indent=2))
     return path
+
+
+def _readable(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary as :func:`load_scale_map` returns it (NaN where JSON has null), without the runs."""
+    return json.loads(json.dumps(_jsonable(summary)), parse_constant=float,
+                      object_hook=lambda d: {k: math.nan if v is None else v for k, v in d.items()})
 
 
 # ------------------------------------------------------------------------------------------------ reading
