@@ -59,3 +59,19 @@ def test_test_split_draws_only_scans_the_train_split_never_shows(monkeypatch):
     for current in ("train", "test"):
         bd._render(bd.DigitsSpec(), current, 200, progress=False)
     assert max(used["train"]) < bd.TRAIN_SCANS <= min(used["test"])
+
+
+def test_ink_stands_out_from_the_background_under_it():
+    rng = np.random.default_rng(0)
+    canvas = np.full((40, 40, 3), 120.0, dtype=np.float32)
+    canvas[:, 20:] = 250.0  # a grey left half, a white right half
+    for x0 in (0, 24):
+        under = canvas[5:17, x0:x0 + 12].reshape(-1, 3).mean(0)
+        for _ in range(20):
+            colour = bd._ink_colour(canvas, x0, 5, 12, 140.0, rng)
+            assert np.linalg.norm(colour - under) >= 140.0
+    # no colour can be 300 away from mid-grey: the farthest of the draws is returned instead of looping forever
+    far = bd._ink_colour(np.full((8, 8, 3), 127.5, dtype=np.float32), 0, 0, 8, 300.0, rng)
+    assert far.shape == (3,) and np.linalg.norm(far - 127.5) > 150.0
+    with pytest.raises(ValueError, match="min_contrast"):
+        bd.DigitsSpec(min_contrast=-1.0)
