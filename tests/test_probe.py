@@ -222,3 +222,30 @@ def test_pooling_localization_scores_the_map_each_family_pools_with(boxed):
     assert base.area == pytest.approx(100 * float(area.mean())) and 0 < base.area < 100
     with pytest.raises(ValueError, match="at least one model"):
         pooling_localization({}, ex)
+
+
+def test_versus_baseline_reads_a_difference_only_beyond_two_binomial_errors():
+    import pandas as pd
+
+    from glsim_core.analysis.probes import versus_baseline
+
+    def row(model, method, iou30, iou50, iou70, n=300):
+        return {"model": model, "method": method, "maxboxacc_v2": (iou30 + iou50 + iou70) / 3, "iou30": iou30,
+                "iou50": iou50, "iou70": iou70, "n": n}
+
+    table = pd.DataFrame([row("GLSim", "gls", 99.0, 76.0, 22.0), row("ViT", "attention", 96.0, 40.0, 6.0),
+                          row("ViT", "rollout", 100.0, 95.0, 60.0), row("baseline", "center", 100.0, 75.0, 20.0),
+                          row("baseline", "random", 96.0, 43.0, 6.0)])
+    v = versus_baseline(table).set_index("method")
+    assert list(v.index) == ["gls", "attention", "rollout"]  # the baselines are not compared with themselves
+    se50 = 100 * math.sqrt(0.76 * 0.24 / 300 + 0.75 * 0.25 / 300)  # two binomial errors, added in quadrature
+    assert v.loc["gls", "IoU 0.5 se"] == pytest.approx(se50)
+    assert v.loc["gls", "IoU 0.5 Δ"] == pytest.approx(1.0)
+    assert v.loc["gls", "IoU 0.5 vs center"] == "within noise"  # +1 point on 300 images is noise
+    assert v.loc["attention", "IoU 0.5 vs center"] == "below" and v.loc["rollout", "IoU 0.7 vs center"] == "above"
+    assert v.loc["attention", "MaxBoxAccV2 vs center"] == "below"
+    # the same +1 point on a million images is beyond the noise
+    big = table.assign(n=1_000_000)
+    assert versus_baseline(big).set_index("method").loc["gls", "IoU 0.5 vs center"] == "above"
+    with pytest.raises(ValueError, match="no baseline row"):
+        versus_baseline(table, baseline=("baseline", "gaussian"))

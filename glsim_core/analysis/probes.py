@@ -22,6 +22,9 @@
   SimPool's a, a ViT's CLS attention, a GAP network's per-location share) scored the same way, for any family (ViT,
   ResNet, ConvNeXt), plus ``mass_in_box``: the share of the map's mass on locations inside the box (SimPool
   Figure 1's claim, measured).
+* :func:`versus_baseline` - each map of a :func:`localization_table` against one baseline row (the centre prior by
+  default): the difference in MaxBoxAccV2 and in the IoU >= 0.5 / 0.7 shares, each with a binomial standard error,
+  and a verdict - "above" / "below" only beyond 2 standard errors, else "within noise".
 * :func:`boxed_examples` - a batch of evaluation images with their object boxes (for the probe and the plots).
 
 A token is "inside" when its patch centre lies inside the box (:func:`glsim_core.analysis.localisation.token_box_hits`).
@@ -53,7 +56,7 @@ from ..selection.attention import (
 from ..selection.gls import global_local_similarity
 from .localisation import MaxBoxAccV2, box_iou, max_box_acc, token_box_hits, tokens_in_boxes
 
-__all__ = ["token_scores", "token_maps", "available_methods", "localization_scores",
+__all__ = ["versus_baseline", "token_scores", "token_maps", "available_methods", "localization_scores",
            "PROBE_METHODS", "BASELINES", "encoder_of", "layer_token_scores", "gls_layer_probe", "boxed_examples",
            "baseline_scores", "localization_table", "pooling_localization", "renormalize_for"]
 
@@ -457,3 +460,43 @@ def pooling_localization(models: Mapping[str, nn.Module], examples: Mapping[str,
         s = baseline_scores(kind, len(images), first_grid).reshape(-1, *first_grid)
         rows.append(row(f"baseline: {kind}", s))
     return pd.DataFrame(rows)
+
+
+def versus_baseline(table, baseline: tuple[str, str] = ("baseline", "center"), z: float = 2.0):
+    """Every map of a :func:`localization_table` against one baseline row, with the noise of ``n`` images.
+
+    For IoU >= 0.5 and >= 0.7 the scores are shares of images, so each side has the binomial standard error
+    ``sqrt(p (1 - p) / n)`` and the difference ``sqrt(se_a^2 + se_b^2)`` (conservative: both are scored on the same
+    images, and a paired error would be smaller). MaxBoxAccV2 is the mean of the shares at IoU 0.3, 0.5 and 0.7;
+    its error is taken as the mean of those three errors (an upper bound when they are positively correlated,
+    as they are). A map is "above" / "below" the baseline only beyond ``z`` standard errors, else "within noise".
+    Returns one row per map: model, method, and per score ``<score> Δ``, ``<score> se``, ``<score> vs baseline``.
+    """
+    import pandas as pd
+
+    model, method = baseline
+    base = table[(table["model"] == model) & (table["method"] == method)]
+    if base.empty:
+        raise ValueError(f"no baseline row {model!r} / {method!r} in the table")
+    base = base.iloc[0]
+
+    def se(share, n):  # share in percent -> its binomial standard error in points
+        p = np.clip(np.asarray(share, dtype=float) / 100.0, 0.0, 1.0)
+        return 100.0 * np.sqrt(p * (1 - p) / np.asarray(n, dtype=float))
+
+    maps = table[table["model"] != model].reset_index(drop=True)
+    out = maps[["model", "method"]].copy()
+    for col, label in (("maxboxacc_v2", "MaxBoxAccV2"), ("iou50", "IoU 0.5"), ("iou70", "IoU 0.7")):
+        if col == "maxboxacc_v2":
+            parts = ("iou30", "iou50", "iou70")
+            err_a = np.mean([se(maps[c], maps["n"]) for c in parts], axis=0)
+            err_b = float(np.mean([se(base[c], base["n"]) for c in parts]))
+        else:
+            err_a, err_b = se(maps[col], maps["n"]), float(se(base[col], base["n"]))
+        diff = maps[col].to_numpy(dtype=float) - float(base[col])
+        err = np.sqrt(err_a ** 2 + err_b ** 2)
+        out[f"{label} Δ"] = diff
+        out[f"{label} se"] = err
+        out[f"{label} vs {method}"] = np.where(diff > z * err, "above", np.where(diff < -z * err, "below",
+                                                                                  "within noise"))
+    return pd.DataFrame(out)
