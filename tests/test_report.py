@@ -166,7 +166,11 @@ def test_report_reads_shipped_results_and_notebooks(tmp_path):
     assert "| O=4 | 90.69 ± 0.25 | 43.00 ± 3.61 (n=3) |" in text
     assert "| GLS crops + aggregator (GLSim) | 90.93 ± 0.24 | not run | - |" in text
     assert "| 08_maps: maxboxacc_gls | - | 0.6123 | cpu · 2026-01-01T00:00:00 |" in text
-    assert "per_class" not in text
+    assert "per_class" not in text and "Superseded" not in text
+    manifest = data / "results" / "ablations_cpu.manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "superseded": "an older backbone"}))
+    stale = build_report(runs=runs, build=build, data=data)
+    assert "**Superseded — read nothing from this table:** an older backbone" in stale
     empty = build_report(runs=tmp_path / "none", build=tmp_path / "none", data=tmp_path / "none")
     assert "No ablation table found" in empty and "43.00" not in empty
     assert empty.count(f"| {NOT_RUN} |") == sum(len(e["rows"]) for e in PAPER_REFERENCE.values())

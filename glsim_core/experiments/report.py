@@ -153,6 +153,8 @@ def build_report(runs: str | os.PathLike | None = None, build: str | os.PathLike
                         f"{manifest.get('ok', '?')} ok / {manifest.get('failed', '?')} failed runs).", ""]
             if manifest.get("note"):
                 out += [f"Note: {manifest['note']}", ""]
+            if manifest.get("superseded"):
+                out += [f"**Superseded — read nothing from this table:** {manifest['superseded']}", ""]
         for name, ref in PAPER_REFERENCE.items():
             title = ref.get("title", name)
             out += [f"#### {ref['paper']} {ref['table']}: {title}", "",
