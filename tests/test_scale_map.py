@@ -28,6 +28,8 @@ def test_plan_is_seed_major_and_shards_do_not_overlap():
         scale_map.plan(points=("huge",))
     assert [m["name"] for _, _, m in scale_map.plan(seeds=(1,), points=("l",), models=("ViT-scratch",))] == [
         "ViT-scratch"]
+    full = scale_map.plan(seeds=(1,), points=("s",), models=("GLSim-full",))
+    assert [m["name"] for _, _, m in full] == ["GLSim-full"] and full[0][2]["model_kwargs"]["top_o"] > 64 * 64
     with pytest.raises(ValueError, match="unknown model.*'Swin'"):
         scale_map.plan(models=("Swin",))
 

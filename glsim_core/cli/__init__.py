@@ -365,7 +365,9 @@ def add_scale_map(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--seeds", default=",".join(map(str, scale_map.SEEDS)), help="comma-separated seeds (default 1-5)")
     r.add_argument("--points", default=None,
                    help=f"comma-separated points (default all: {', '.join(scale_map.SCALE_POINTS)}; or digits)")
-    r.add_argument("--models", default=None, help="comma-separated model labels (default: all four)")
+    r.add_argument("--models", default=None,
+                   help="comma-separated model labels (default: the four of the map; the controls ViT-scratch and "
+                        "GLSim-full run only when named)")
     r.add_argument("--shard", default="0/1", metavar="I/N", help="take runs I, I+N, ... (one process per core)")
     r.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
                    help="a TrainConfig field for every run (repeatable), e.g. epochs=1")

@@ -61,7 +61,7 @@ from ..weights.shipped import sha256
 __all__ = ["point_table", "reading", "plot_scale_map", "MIN_SEEDS_TO_READ", "SCALE_POINTS", "SEEDS",
            "SHIPPED_CSV", "default_out", "benchmark_spec", "ensure_point_data", "plan",
            "run_scale_map", "crop_geometry", "collect_runs", "summarize", "differences", "load_scale_map",
-           "choose_point", "headline", "load_headline"]
+           "choose_point", "headline", "load_headline", "SCRATCH", "FULL_VIEW", "CONTROLS"]
 
 #: point name -> the benchmark's object_scale range (body length / view); box share of the view grows ~ scale^2
 SCALE_POINTS: dict[str, tuple[float, float]] = {
@@ -109,10 +109,19 @@ def ensure_point_data(point: str, progress: bool = True) -> Path:
 
 #: the headline table's fifth row (GLSim's "no pretraining" control), run only when asked for by name
 SCRATCH = "ViT-scratch"
+#: a control for GLSim-random, run only when asked for by name: GLSim whose second pass sees the *whole* view (O is
+#: larger than any grid, so every token is selected and the crop box is the full image). Against GLSim-random it
+#: separates "a second pass + the aggregator" from "a second pass on a jittered, slightly zoomed view".
+FULL_VIEW = "GLSim-full"
+FULL_VIEW_O = 1_000_000
+#: models of the map that run only when named (``--models``)
+CONTROLS = (SCRATCH, FULL_VIEW)
 
 
 def _models(profile: str) -> list[dict[str, Any]]:
-    return [*calibration_models(profile), {"name": SCRATCH, "model": get_profile(profile).model, "pretrained": False}]
+    p = get_profile(profile)
+    return [*calibration_models(profile), {"name": SCRATCH, "model": p.model, "pretrained": False},
+            {"name": FULL_VIEW, "model": p.glsim_model, "model_kwargs": {"top_o": FULL_VIEW_O}}]
 
 
 def plan(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = None, models: Sequence[str] | None = None,
@@ -127,7 +136,7 @@ def plan(seeds: Sequence[int] = SEEDS, points: Sequence[str] | None = None, mode
     bad = sorted(set(models or ()) - set(names))
     if bad:
         raise ValueError(f"unknown model(s) {bad}; choose from {names}")
-    chosen = [s for s in specs if (s["name"] in models if models else s["name"] != SCRATCH)]
+    chosen = [s for s in specs if (s["name"] in models if models else s["name"] not in CONTROLS)]
     return [(int(seed), point, spec) for seed in seeds for point in points for spec in chosen]
 
 
@@ -276,7 +285,8 @@ def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_cla
     if geometry:
         for key in ("box_share", "crop_share", "zoom", "kept"):
             table[key] = table["point"].map(lambda p, k=key: geometry.get(p, {}).get(k, math.nan))
-    comparisons = (("GLSim", "ViT"), ("GLSim", "GLSim-random"), ("SimPool-ViT", "ViT"), ("ViT", SCRATCH))
+    comparisons = (("GLSim", "ViT"), ("GLSim", "GLSim-random"), ("SimPool-ViT", "ViT"), ("ViT", SCRATCH),
+                   ("GLSim-random", FULL_VIEW), (FULL_VIEW, "ViT"))
     diffs = []
     for point, group in runs.groupby("point", sort=False):
         for a, b in comparisons:
@@ -324,7 +334,7 @@ def choose_point(result: dict[str, Any], comparison: str = "GLSim - ViT") -> str
         point = d["point"]
         if d["comparison"] != comparison or point not in SCALE_POINTS or math.isnan(d["z"]):
             continue
-        rows = table[(table["point"] == point) & (table["model"] != SCRATCH)]
+        rows = table[(table["point"] == point) & ~table["model"].isin(CONTROLS)]
         if min(d["n_a"], d["n_b"]) < MIN_SEEDS_TO_READ or (rows["x_chance"] < 3.0).any():
             continue
         if d["z"] > best_z:
@@ -336,7 +346,7 @@ def headline(result: dict[str, Any], point: str) -> dict[str, Any]:
     """The headline table at one point: every model (the four of the map and ViT from scratch) as mean ± std over
     its seeds with × chance, and each difference of the map at that point with its standard error and reading."""
     rows = point_table(result, point)
-    order = {m: i for i, m in enumerate(("ViT", "SimPool-ViT", "GLSim", "GLSim-random", SCRATCH))}
+    order = {m: i for i, m in enumerate(("ViT", "SimPool-ViT", "GLSim", "GLSim-random", SCRATCH, FULL_VIEW))}
     rows = rows.sort_values("model", key=lambda c: c.map(lambda m: order.get(m, len(order)))).reset_index(drop=True)
     diffs = [d for d in result["differences"] if d["point"] == point]
     return {"point": point, "object_scale": list(SCALE_POINTS.get(point, ())),
