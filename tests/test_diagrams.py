@@ -86,3 +86,22 @@ def test_pooling_diagram_draws_every_step_and_method():
     for method in POOLING_METHODS:
         assert method in text
     assert all(t.get_fontsize() >= 9 for t in fig.axes[0].texts)
+
+
+def test_pooling_diagram_prints_no_raw_tex_and_keeps_every_column_inside_the_figure():
+    from glsim_core.notebook import setup_figures
+
+    setup_figures()  # the notebooks' fonts
+    fig = draw_pooling_process(16)
+    renderer = fig.canvas.get_renderer()
+    texts = fig.axes[0].texts
+    assert not [t.get_text() for t in texts if "^{" in t.get_text() or "\\" in t.get_text()]  # e^{rx} as text
+    assert any("exp(rx)" in t.get_text() for t in texts)
+    width = fig.bbox.width
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    assert all(0 <= b.x0 and b.x1 <= width for b in boxes), [(t.get_text()[:30], b.x0, b.x1) for t, b in
+                                                           zip(texts, boxes) if b.x0 < 0 or b.x1 > width]
+    columns = sorted((b for t, b in zip(texts, boxes) if "(Table 1):" in t.get_text()), key=lambda b: b.x0)
+    assert len(columns) == len(POOLING_STEPS)
+    for left, right in zip(columns, columns[1:]):
+        assert left.x1 < right.x0, (left.x1, right.x0)  # no column runs into the next one

@@ -21,6 +21,7 @@ from glsim_core.analysis.cost import PAPER_IMG_SIZES, PAPER_TABLES, ViTSpec, _me
 from glsim_core.analysis.localisation import MaxBoxAccV2, box_iou, boxes_from_mask, max_box_acc, normalize_map
 from glsim_core.exercises.checks_localization import estimated_boxes_reference, maxboxacc_reference
 from glsim_core.exercises.checks_pooling import (
+    mean_shift_reference,
     power_mean_reference,
     reference_shares,
     simpool_params,
@@ -35,7 +36,7 @@ from glsim_core.exercises.checks_selection import (
 )
 from glsim_core.exercises.generate import BEGIN_SOLUTION, solution_paths
 from glsim_core.exercises.grading import ReferenceCalled, core_functions, references_blocked
-from glsim_core.pooling import Exp, FAlpha, PoolingProcess, SimPool, pool
+from glsim_core.pooling import FAlpha, PoolingProcess, SimPool, pool
 from glsim_core.pooling.methods import LSE, GeM
 from glsim_core.selection import attention_rollout, global_local_similarity, select_boxes, top_o_indices
 
@@ -64,7 +65,8 @@ def _solution_namespaces() -> dict[str, dict]:
 NS = _solution_namespaces()
 N01, N02, N03 = NS["01_pooling_framework_exercises"], NS["02_simpool_exercises"], NS["03_gls_exercises"]
 N05, N08 = NS["05_dfsm_cost_exercises"], NS["08_localization_exercises"]
-CONFIGS = dict(make_min=N01["make_min"], make_gem=N01["make_gem"], make_lse_sum=N01["make_lse_sum"])
+CONFIGS = dict(make_pnorm=N01["make_pnorm"], make_norm_weighted=N01["make_norm_weighted"],
+               make_mean_shift=N01["make_mean_shift"])
 
 #: Each check against the solution notebook's answer (an honest submission, written without the core).
 HONEST = {
@@ -112,8 +114,9 @@ def _core_selected_inside(scores, grid, patch, top_o, rule):
 CHEATS = [
     ("f_alpha", lambda v, a, alpha: FAlpha(alpha)(v, a), "FAlpha"),
     ("f_alpha", lambda v, a, alpha: power_mean_reference(v, a, alpha), "power_mean_reference"),
-    ("pooling_configs", dict(make_min=lambda: pool("max").process, make_gem=lambda p: GeM(p=p, learnable=False).process,
-                             make_lse_sum=lambda r: LSE(r=r, learnable=False).process), "pooling.methods"),
+    ("pooling_configs", dict(make_pnorm=lambda p: GeM(p=p, learnable=False).process,
+                             make_norm_weighted=lambda: pool("how", dim=8).process,
+                             make_mean_shift=lambda s, t: LSE(r=1.0, learnable=False).process), "pooling.methods"),
     ("simpool_forward", lambda x, params: _simpool_module(x, params)(x, return_attention=True), "SimPool"),
     ("gamma_sharpness", _shares_by_autograd, "FAlpha"),
     ("gls", lambda outs, w, b, p=1, eps=1e-6: torch.stack([global_local_similarity(_ln(o, w, b, eps), "cosine", p)
@@ -209,6 +212,12 @@ def _rollout_without_residual(maps, prefix=1):
     return joint[:, 0, prefix:]
 
 
+def _rollout_per_head_without_final_mean(method, d, depth, h, p, s):
+    if method != "rollout_per_head":
+        return HONEST["dfsm_flops"](method, d, depth, h, p, s)
+    return HONEST["dfsm_flops"](method, d, depth, h, p, s) - h * ((s // p) ** 2 + 1) ** 2
+
+
 def _flops_without_overlap(method, d, depth, h, p, s):
     if method != "psm":
         return HONEST["dfsm_flops"](method, d, depth, h, p, s)
@@ -253,15 +262,24 @@ WRONG = [
     ("f_alpha", _wrong_f_alpha, "α = −3", "sign of α flipped"),
     ("f_alpha", lambda v, a, alpha: HONEST["f_alpha"](v, torch.full_like(a, 1 / a.shape[1]), alpha),
      "softmax weights", "unweighted mean"),
-    ("pooling_configs", {**CONFIGS, "make_gem": lambda p: PoolingProcess(init=None, similarity=None,
-                                                                          attention="uniform", f=float(p))},
-     "GeM with p = 3", "α = p"),
-    ("pooling_configs", {**CONFIGS, "make_min": lambda: None}, "make_min", "PoolingProcess"),
-    ("pooling_configs", {**CONFIGS, "make_min": lambda: PoolingProcess(init=None, similarity=None, attention="ones",
-                                                                        f=-math.inf)}, "negative values", "α = −∞"),
-    ("pooling_configs", {**CONFIGS, "make_lse_sum": lambda r: PoolingProcess(init=None, similarity=None,
-                                                                              attention="uniform", f=Exp(r))},
-     "summed LSE with r = 1", "this one sums"),
+    ("pooling_configs", {**CONFIGS, "make_pnorm": lambda p: PoolingProcess(init=None, similarity=None,
+                                                                            attention="ones", f=float(p))},
+     "the 2-norm", "α = p"),
+    ("pooling_configs", {**CONFIGS, "make_pnorm": lambda p: PoolingProcess(init=None, similarity=None,
+                                                                            attention="uniform", f=1.0 - 2 * p)},
+     "p = 1 is sum pooling", "GeM"),
+    ("pooling_configs", {**CONFIGS, "make_norm_weighted": lambda: None}, "weights ‖x_j‖²", "PoolingProcess"),
+    ("pooling_configs", {**CONFIGS, "make_norm_weighted": lambda: PoolingProcess(init=None, similarity="dot",
+                                                                                  attention="identity", f=-1.0)},
+     "negative values", "normalised to sum to one"),
+    ("pooling_configs", {**CONFIGS, "make_mean_shift": lambda s, t: PoolingProcess(
+        init="gap", similarity="neg_sqdist", scale=1 / s ** 2, attention="softmax_locations", f=-1.0, iterations=t)},
+     "one step", "2σ²"),
+    ("pooling_configs", {**CONFIGS, "make_mean_shift": lambda s, t: N01["make_mean_shift"](s, 1)},
+     "five steps", "repeats the step"),
+    ("pooling_configs", {**CONFIGS, "make_mean_shift": lambda s, t: PoolingProcess(
+        init="gap", similarity="neg_sqdist", scale=1 / (2 * s ** 2), attention="softmax_locations", f=-1.0,
+        iterations=t + 1)}, "ten steps", "One step too many"),
     ("simpool_forward", _simpool_batch_min, "minimum is per image", "whole batch"),
     ("gls", lambda outs, w, b, p=1, eps=1e-6: torch.stack([_dot_product_gls(_ln(o, w, b, eps), "cosine", p)
                                                          for o in outs]), "one layer", "dot product"),
@@ -281,6 +299,10 @@ WRONG = [
     ("dfsm_flops", _flops_without_overlap, "PSM, ViT B-16", "overlapping patches"),
     ("dfsm_flops", lambda m, d, depth, h, p, s: HONEST["dfsm_flops"](m, d, depth, h, p, s) + 1, "GLS",
      "off by +1 FLOPs"),
+    ("dfsm_flops", lambda m, d, depth, h, p, s: HONEST["dfsm_flops"]("rollout" if m == "rollout_per_head" else m,
+                                                                     d, depth, h, p, s),
+     "Rollout per head", "head mean before the products"),
+    ("dfsm_flops", _rollout_per_head_without_final_mean, "Rollout per head", "averaged into one map"),
     ("gamma_sharpness", lambda v, a, g: a.unsqueeze(-1).expand_as(v), "γ = 2", "attention a"),
     ("estimated_boxes", lambda m, t: _student_boxes(m, t, normalize=False), "negative scores", "normalisation"),
     ("estimated_boxes", lambda m, t: _student_boxes(m, t, connectivity=4), "diagonal chain", "8-connectivity"),
@@ -347,27 +369,40 @@ def test_passing_a_result_instead_of_the_function_gets_a_friendly_verdict(capsys
 
 
 def test_a_partly_written_namespace_reports_what_passes_and_what_is_missing(capsys):
-    result = ex.check_pooling_configs({**CONFIGS, "make_lse_sum": stub})
+    result = ex.check_pooling_configs({**CONFIGS, "make_mean_shift": stub})
     out = capsys.readouterr().out
     assert result.status == "not_implemented" and result.message == ex.STUB_MESSAGE
-    assert [c.status for c in result.cases] == ["passed"] * 5 + ["not_implemented"] * 2
-    assert "5 of 7 hidden cases pass so far" in out and "`stub` raised NotImplementedError" in out
+    assert [c.status for c in result.cases] == ["passed"] * 5 + ["not_implemented"] * 3
+    assert "5 of 8 hidden cases pass so far" in out and "`stub` raised NotImplementedError" in out
 
 
 def test_a_stub_beside_a_wrong_answer_is_a_failure(capsys):
-    result = ex.check_pooling_configs({**CONFIGS, "make_min": lambda: None, "make_lse_sum": stub})
+    result = ex.check_pooling_configs({**CONFIGS, "make_pnorm": lambda p: None, "make_mean_shift": stub})
     capsys.readouterr()
     assert result.status == "failed"
-    assert [c.status for c in result.cases] == ["failed"] * 2 + ["passed"] * 3 + ["not_implemented"] * 2
+    assert [c.status for c in result.cases] == ["failed"] * 3 + ["passed"] * 2 + ["not_implemented"] * 3
 
 
 def test_a_missing_part_of_a_namespace_fails_its_cases_only(capsys):
-    result = ex.check_pooling_configs({"make_min": CONFIGS["make_min"]})
+    result = ex.check_pooling_configs({"make_norm_weighted": CONFIGS["make_norm_weighted"]})
     capsys.readouterr()
-    status = {c.name.split(":")[0]: c.status for c in result.cases}
-    assert status["make_min()"] == "passed"
-    assert all(s == "failed" for k, s in status.items() if k != "make_min()")
-    assert "make_gem" in result.cases[2].expected and "nothing of that name" in result.cases[2].got
+    status = {c.name: c.status for c in result.cases}
+    assert [s for k, s in status.items() if k.startswith("make_norm_weighted()")] == ["passed", "passed"]
+    assert all(s == "failed" for k, s in status.items() if not k.startswith("make_norm_weighted()"))
+    assert "make_pnorm" in result.cases[0].expected and "nothing of that name" in result.cases[0].got
+
+
+def test_the_pooling_configs_references_agree_with_the_framework():
+    """The check's closed forms and mean-shift loop against the framework's own configurations (in the test only:
+    the check never calls the framework to grade)."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 30, 5, generator=g, dtype=torch.float64)
+    for sigma, steps in ((2.0, 1), (1.0, 5), (0.5, 10)):
+        process = PoolingProcess(init="gap", similarity="neg_sqdist", scale=1 / (2 * sigma ** 2), f=-1.0,
+                                 iterations=steps)
+        assert torch.allclose(mean_shift_reference(x, sigma, steps), process(x).u[:, 0], rtol=1e-10)
+    assert torch.allclose(N01["make_pnorm"](3.0)(x.abs() + 0.1).u[:, 0],
+                          (x.abs() + 0.1).pow(3).sum(1).pow(1 / 3), rtol=1e-10)
 
 
 def test_checks_are_deterministic_and_quiet_on_request(capsys):
@@ -524,7 +559,8 @@ def test_student_notebooks_do_not_import_the_references_they_re_implement(root):
                  "02_simpool_exercises": ["SimPool", "FAlpha"],
                  "03_gls_exercises": ["select_boxes", "top_o_indices", "global_local_similarity"],
                  "05_dfsm_cost_exercises": ["attention_rollout", "dfsm_flops"],
-                 "08_localization_exercises": ["boxes_from_mask", "normalize_map", "box_iou"]}
+                 "08_localization_exercises": ["boxes_from_mask", "normalize_map", "box_iou", "max_box_acc",
+                                               "MaxBoxAccV2"]}
     for stem, names in forbidden.items():
         nb = json.loads((root / "notebooks" / "exercises" / f"{stem}.ipynb").read_text())
         code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
@@ -598,6 +634,34 @@ def _four_connected_boxes(mask, multi_contour=True):
     return np.array([[s[1].start, s[0].start, s[1].stop, s[0].stop] for s in ndimage.find_objects(labels)], float)
 
 
+def _rollout_reversed_core(attentions, num_prefix_tokens=1, residual=True):  # the layers multiplied the wrong way
+    joint = None
+    for a in attentions:
+        a = a.mean(1) + torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+        a = a / a.sum(-1, keepdim=True)
+        joint = a if joint is None else joint @ a
+    return joint[:, 0, num_prefix_tokens:]
+
+
+def _method_flops_without_overlap(method, s, img_size):  # TransFG's overlapping patches forgotten
+    n = int((img_size - s.patch_size) / s.patch_size + 1) ** 2 + 1
+    h, depth, d = s.num_heads, s.depth, s.embed_dim
+    matmul = n * n * (2 * n - 1)
+    flops = {"psm": h * (depth - 2) * matmul, "rollout": depth * (h * n * n + n * n + n + 1) + (depth - 1) * matmul,
+             "maws": (depth - 1) * (5 * n * h + 2 * h + n), "gls": (d + 2 * (d + 1) + 1) * (n - 1)}
+    return flops.get(method, 0), n
+
+
+def _inclusive_box_iou(a, b, inclusive=False):  # the +1 pixel areas of inclusive boxes, whatever is asked
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + 1, 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1, 0, None)
+    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
+    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    return w * h / (area_a[:, None] + area_b[None, :] - w * h)
+
+
 BUGS = [  # (exercise, the core function, a bug put into it, a student answer with the same bug)
     ("gls", global_local_similarity, _dot_product_gls,
      lambda outs, w, b, p=1, eps=1e-6: torch.stack([_dot_product_gls(_ln(o, w, b, eps), "cosine", p) for o in outs])),
@@ -605,6 +669,11 @@ BUGS = [  # (exercise, the core function, a bug put into it, a student answer wi
      lambda v, a, alpha: HONEST["f_alpha"](v, torch.full_like(a, 1 / a.shape[1]), alpha)),
     ("enclosing_box", select_boxes, _release_boxes_as_paper, N03["release_box"]),
     ("estimated_boxes", boxes_from_mask, _four_connected_boxes, lambda m, t: _student_boxes(m, t, connectivity=4)),
+    ("box_rule_ablation", select_boxes, _release_boxes_as_paper,
+     lambda s, g, p, o, rule: HONEST["box_rule_ablation"](s, g, p, o, "reference")),
+    ("attention_rollout", attention_rollout, _rollout_reversed_core, _rollout_reversed),
+    ("dfsm_flops", _method_flops, _method_flops_without_overlap, _flops_without_overlap),
+    ("maxboxacc", box_iou, _inclusive_box_iou, lambda *a: _student_maxboxacc(*a, plus_one=1.0)),
 ]
 
 

@@ -39,8 +39,9 @@ def test_headless_falls_back_to_a_static_grid(setup, monkeypatch, env):
     model, images, boxes = setup
     out = map_explorer(model, images, boxes, methods=("gls", "attention", "rollout", "simpool"), layer=2)
     assert isinstance(out, matplotlib.figure.Figure)
-    assert len(out.axes) == 3 * 3  # 3 images x 3 methods (no SimPool head: simpool dropped)
+    assert len(out.axes) == 2 * 3 * 3  # 3 images x 3 methods (no SimPool head: simpool dropped), each with its bar
     assert out.axes[0].get_title().startswith("gls L2")
+    assert all(t.get_fontsize() >= 9 for ax in out.axes for t in [ax.title, *ax.texts])
     matplotlib.pyplot.close(out)
 
 
@@ -113,7 +114,12 @@ def test_maps_figure_layout_and_bad_shapes(setup):
     model, images, boxes = setup
     maps = {m: token_scores(model, images, m) for m in ("attention", "gls")}
     fig = maps_figure(images, maps, (8, 8), boxes, row_names=["a", "b", "c"])
-    assert len(fig.axes) == 3 * 3 and fig.axes[1].get_title() == "attention" and fig.axes[2].get_title() == "gls"
+    assert len(fig.axes) == 3 * 3 + 3 * 2  # every heat map has its colour bar (by default)
+    assert fig.axes[1].get_title() == "attention" and fig.axes[2].get_title() == "gls"
+    assert all(t.get_fontsize() >= 9 for ax in fig.axes for t in [ax.title, *ax.texts])
+    plt.close(fig)
+    fig = maps_figure(images, maps, (8, 8), boxes, colorbar=False)
+    assert len(fig.axes) == 3 * 3
     plt.close(fig)
     with pytest.raises(ValueError, match="expected"):
         maps_figure(images, {"x": torch.zeros(3, 10)}, (8, 8))

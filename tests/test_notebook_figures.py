@@ -4,7 +4,7 @@
   chunk) and at least ``MIN_WIDTH_PX`` wide;
 * no output contains an absolute machine path: any absolute POSIX path of two or more parts (not a URL's path, not a
   relative path) or a Windows drive path;
-* no figure code asks for a font below 9 pt.
+* no figure code asks for a font below 9 pt, nor saves a figure below 100 dpi (series, exercises and solutions).
 """
 
 from __future__ import annotations
@@ -118,17 +118,65 @@ def _code(path: Path) -> str:
 SERIES = [p for p in NOTEBOOKS if p.parent.name == "notebooks"]
 
 
-@pytest.mark.parametrize("path", [p for p in SERIES if re.match(r"(0[0-5]|08|09)_", p.name)], ids=_rel)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_rel)
 def test_figure_format_is_left_to_show_env(path):
     source = _code(path)
     assert "jpeg" not in source.lower(), f"{_rel(path)}: figures are PNG"
     assert "figure.dpi" not in source, f"{_rel(path)}: the dpi is set once, by show_env() (setup_figures)"
 
 
-@pytest.mark.parametrize("path", [p for p in SERIES if re.match(r"0[0-5]_", p.name)], ids=_rel)
-def test_figure_code_uses_fonts_of_at_least_9_pt(path):
-    for match in re.finditer(r"(?:fontsize|labelsize)\s*=\s*(\d+(?:\.\d+)?)", _code(path)):
-        assert float(match.group(1)) >= MIN_FONT_PT, f"{_rel(path)}: {match.group(0)}"
+#: A font size asked for in figure code (``fontsize=7``, ``labelsize=8``, ``size=6`` of a ``set_title``/``text``
+#: keyword is not caught: write ``fontsize``).
+FONT_SIZE = re.compile(r"\b(?:fontsize|labelsize)\s*=\s*(\d+(?:\.\d+)?)")
+#: The dpi a figure is saved at: ``savefig(..., dpi=80)`` (``glsim_core.notebook.savefig`` or matplotlib's), the
+#: call possibly spread over several lines.
+SAVEFIG_DPI = re.compile(r"savefig\((?:[^()]|\([^()]*\))*?\bdpi\s*=\s*(\d+(?:\.\d+)?)")
+
+#: Cells of notebooks 06-08 whose figure code still breaks these rules: (notebook, cell index) -> what. They are
+#: re-executed with new results by the cpu-study work, which fixes them there (use ``savefig(fig, OUT_DIR, name)``,
+#: whose default is the series' 110 dpi, and fonts of 9 pt or more) and removes each entry here; the test below fails
+#: on an entry whose cell no longer breaks a rule, so the set only shrinks. Notebooks 00-05, 09 and the exercises are
+#: never listed.
+PENDING_FIGURE_FIXES: dict[tuple[str, int], str] = {
+    ("notebooks/06_training_hf_datasets.ipynb", 11): "savefig(..., dpi=80); set_title(..., fontsize=7)",
+    ("notebooks/06_training_hf_datasets.ipynb", 16): "savefig(..., dpi=80)",
+    ("notebooks/06_training_hf_datasets.ipynb", 30): "savefig(..., dpi=80)",
+    ("notebooks/07_ablations.ipynb", 13): "savefig(..., dpi=80)",
+    ("notebooks/08_attention_maps_and_localization.ipynb", 9): "savefig(..., dpi=80)",
+    ("notebooks/08_attention_maps_and_localization.ipynb", 11): "savefig(..., dpi=80)",
+    ("notebooks/08_attention_maps_and_localization.ipynb", 13): "savefig(..., dpi=80)",
+    ("notebooks/08_attention_maps_and_localization.ipynb", 16): "savefig(..., dpi=80)",
+    ("notebooks/08_attention_maps_and_localization.ipynb", 22): "savefig(..., dpi=80)",
+}
+
+
+def figure_rule_breaks(source: str) -> list[str]:
+    """What a cell's code asks for against the figure conventions: fonts below 9 pt, figures saved below 100 dpi."""
+    found = [m.group(0) for m in FONT_SIZE.finditer(source) if float(m.group(1)) < MIN_FONT_PT]
+    found += [f"savefig(..., dpi={m.group(1)})" for m in SAVEFIG_DPI.finditer(source) if float(m.group(1)) < MIN_DPI]
+    return found
+
+
+def _code_cells(path: Path) -> list[tuple[int, str]]:
+    nb = json.loads(path.read_text())
+    return [(i, "".join(c["source"])) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_rel)
+def test_figure_code_uses_fonts_of_at_least_9_pt_and_saves_at_100_dpi(path):
+    broken = {i: found for i, source in _code_cells(path) if (found := figure_rule_breaks(source))}
+    unlisted = {i: found for i, found in broken.items() if (_rel(path), i) not in PENDING_FIGURE_FIXES}
+    assert not unlisted, f"{_rel(path)}: {unlisted}"
+    fixed = [i for (name, i) in PENDING_FIGURE_FIXES if name == _rel(path) and i not in broken]
+    assert not fixed, f"{_rel(path)}: cells {fixed} are fixed: remove them from PENDING_FIGURE_FIXES"
+
+
+def test_figure_rules_are_read_from_the_code():
+    assert figure_rule_breaks('ax.set_title("x", fontsize=8)\nax.legend(fontsize=9)') == ["fontsize=8"]
+    assert figure_rule_breaks('savefig(fig, OUT_DIR,\n        f"a_{k}", dpi=80)') == ["savefig(..., dpi=80)"]
+    assert figure_rule_breaks('fig.savefig(path, dpi=int(110))') == []  # not a literal: not read
+    assert figure_rule_breaks('savefig(fig, OUT_DIR, "a", dpi=110); ax.tick_params(labelsize=12)') == []
+    assert not any(re.match(r"notebooks/(0[0-5]|09|exercises)", name) for name, _ in PENDING_FIGURE_FIXES)
 
 
 def test_setup_figures_sets_png_dpi_and_fonts_of_at_least_9_pt():

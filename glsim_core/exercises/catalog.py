@@ -30,7 +30,8 @@ class Exercise:
 
 #: Exercise notebook stem -> (the series notebook it accompanies, a short title).
 NOTEBOOKS: dict[str, tuple[str, str]] = {
-    "01_pooling_framework_exercises": ("01_pooling_framework", "The pooling framework: f_α, min pooling, GeM and LSE"),
+    "01_pooling_framework_exercises": ("01_pooling_framework",
+                                       "The pooling framework: f_α, and three poolings as configurations"),
     "02_simpool_exercises": ("02_simpool", "SimPool: the forward pass, and what γ does"),
     "03_gls_exercises": ("03_global_local_similarity", "Global-local similarity: scores, the box, the release's rule"),
     "05_dfsm_cost_exercises": ("05_dfsm_cost", "The cost of selection: attention rollout and its FLOPs"),
@@ -41,8 +42,8 @@ NOTEBOOKS: dict[str, tuple[str, str]] = {
 EXERCISES: tuple[Exercise, ...] = (
     Exercise("f_alpha", "Implement f_α (Eq. 8) as a weighted power mean, limits α = ±∞ included",
              "01_pooling_framework_exercises", 20, "code", "SimPool §3.1, Eq. 5 and 8"),
-    Exercise("pooling_configs", "Min pooling, GeM from α, and a summed LSE as configurations of the framework",
-             "01_pooling_framework_exercises", 20, "code", "SimPool §3.1, Eq. 8, Table 1"),
+    Exercise("pooling_configs", "A p-norm, a norm-weighted average and mean shift as configurations of the framework",
+             "01_pooling_framework_exercises", 25, "code", "SimPool §3.1, Eq. 1–8, Table 1"),
     Exercise("simpool_forward", "SimPool's forward pass from its parameters, Eq. 12–17",
              "02_simpool_exercises", 30, "code", "SimPool §3.3, Eq. 12–17"),
     Exercise("gamma_sharpness", "Predict, then measure: γ against the sharpness of SimPool's pooling",
@@ -55,8 +56,8 @@ EXERCISES: tuple[Exercise, ...] = (
              "03_gls_exercises", 25, "code + written", "GLSim §3.2 vs the authors' release"),
     Exercise("attention_rollout", "Attention rollout over a ViT's layers",
              "05_dfsm_cost_exercises", 20, "code", "GLSim §2.2, Table 1 (Abnar & Zuidema 2020)"),
-    Exercise("dfsm_flops", "Count the FLOPs of PSM, rollout, MAWS and GLS; predict, then measure: how they scale",
-             "05_dfsm_cost_exercises", 35, "code + written", "GLSim Tables 1, 7, 8"),
+    Exercise("dfsm_flops", "Count the FLOPs of PSM, rollout, MAWS, GLS and of rollout per head; predict, then "
+             "measure: how they scale", "05_dfsm_cost_exercises", 40, "code + written", "GLSim Tables 1, 7, 8"),
     Exercise("estimated_boxes", "The boxes of a thresholded score map: min-max, τ, every 8-connected component",
              "08_localization_exercises", 20, "code", "SimPool Table 5 (MaxBoxAccV2, Choe et al. 2020)"),
     Exercise("maxboxacc", "MaxBoxAcc at one δ; predict, then measure: one τ or one per image, GLS vs a centre prior",

@@ -1,11 +1,12 @@
-"""Checks for the SimPool exercises (notebooks 01 and 02): f_α, GAP / GeM / LSE as framework configurations,
-SimPool's forward pass, and γ against the sharpness of the pooling.
+"""Checks for the SimPool exercises (notebooks 01 and 02): f_α, three poolings given as formulas and written as
+configurations of the framework, SimPool's forward pass, and γ against the sharpness of the pooling.
 
 The expected values are computed here, independently of the core: f_α by an explicit loop over the pooled entries
-(Eq. 5 and 8), GAP / GeM / LSE by their closed forms (Table 1), SimPool by Eq. 12–17 written out (LayerNorm
-included), the shares by their closed form. While the student's code runs, the core's pooling code (the references
-:class:`glsim_core.pooling.FAlpha`, :func:`~glsim_core.pooling.pool`, :class:`~glsim_core.pooling.SimPool`, ...) is
-unavailable, so a submission that delegates to it fails with a hint that says so.
+(Eq. 5 and 8), the p-norm and the norm-weighted average by their closed forms, mean shift by a loop over its steps,
+SimPool by Eq. 12–17 written out (LayerNorm included), the shares by their closed form. While the student's code
+runs, the core's pooling code (the references :class:`glsim_core.pooling.FAlpha`, :func:`~glsim_core.pooling.pool`,
+:class:`~glsim_core.pooling.SimPool`, ...) is unavailable, so a submission that delegates to it fails with a hint
+that says so.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..pooling import PoolingProcess, PoolingResult
 from .grading import Case, CheckResult, Mismatch, call, compare, core_functions, get_part, run_check
 
 __all__ = ["check_f_alpha", "check_pooling_configs", "check_simpool_forward", "check_gamma_sharpness",
-           "power_mean_reference", "simpool_params", "simpool_reference", "reference_shares"]
+           "power_mean_reference", "mean_shift_reference", "simpool_params", "simpool_reference", "reference_shares"]
 
 _F64 = torch.float64
 _POOLING = ("glsim_core.pooling.framework", "glsim_core.pooling.methods", "glsim_core.pooling.simpool",
@@ -34,10 +35,10 @@ def _blocked_pooling() -> dict:
 def _grader_references() -> dict:
     return core_functions("glsim_core.exercises.checks_pooling", "glsim_core.exercises.checks_selection",
                           "glsim_core.exercises.checks_localization",
-                          only=("power_mean_reference", "simpool_reference", "reference_shares",
-                                "selected_inside_reference", "gls_reference", "enclosing_box_reference",
-                                "rollout_reference", "flops_reference", "estimated_boxes_reference",
-                                "maxboxacc_reference"))
+                          only=("power_mean_reference", "mean_shift_reference", "simpool_reference",
+                                "reference_shares", "selected_inside_reference", "gls_reference",
+                                "enclosing_box_reference", "rollout_reference", "flops_reference",
+                                "estimated_boxes_reference", "maxboxacc_reference"))
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -156,65 +157,97 @@ def _tokens(seed: int, b: int = 2, p: int = 49, d: int = 8, positive: bool = Tru
     return x.abs() + 0.05 if positive else x
 
 
-def check_pooling_configs(namespace, *, quiet: bool = False) -> CheckResult:
-    """Exercise ``pooling_configs``: ``make_min()``, ``make_gem(p)`` and ``make_lse_sum(r)`` each return a
-    :class:`~glsim_core.pooling.PoolingProcess`: global min pooling, GeM with a fixed p (Table 1) and the summed
-    log-sum-exp (1/r) ln Σ_j e^{r x_j} (not Table 1's average) — three configurations notebook 01 does not build.
+def mean_shift_reference(x: torch.Tensor, sigma: float, steps: int) -> torch.Tensor:
+    """Gaussian mean shift of one query started at the mean of the tokens, by its definition, an explicit loop over
+    the images: u ← Σ_j k_j x_j / Σ_j k_j with k_j = exp(−‖x_j − u‖² / (2σ²)), ``steps`` times. (B, p, d) -> (B, d)
+    (the reference of :func:`check_pooling_configs`)."""
+    out = []
+    for tokens in x:
+        u = tokens.mean(0)
+        for _ in range(steps):
+            d2 = ((tokens - u) ** 2).sum(1)
+            k = torch.exp(-(d2 - d2.min()) / (2 * sigma ** 2))  # a common factor cancels in the ratio
+            u = (k[:, None] * tokens).sum(0) / k.sum()
+        out.append(u)
+    return torch.stack(out)
 
-    Pass a dict (``dict(make_min=make_min, ...)`` or ``globals()``) or any object with those attributes."""
+
+def check_pooling_configs(namespace, *, quiet: bool = False) -> CheckResult:
+    """Exercise ``pooling_configs``: ``make_pnorm(p)``, ``make_norm_weighted()`` and ``make_mean_shift(sigma,
+    steps)`` each return a :class:`~glsim_core.pooling.PoolingProcess`: the p-norm over the locations
+    (Σ_j x_j^p)^{1/p} (a sum, with p given as an exponent), the average weighted by each location's squared norm
+    Σ_j ‖x_j‖² x_j / Σ_j ‖x_j‖², and ``steps`` iterations of Gaussian mean shift of bandwidth σ started at GAP —
+    three poolings given as formulas, none of them a row of Table 1 or built in notebook 01.
+
+    Pass a dict (``dict(make_pnorm=make_pnorm, ...)`` or ``globals()``) or any object with those attributes."""
     shapes = lambda x: [(x.shape[0], 1, x.shape[2])]  # noqa: E731
 
-    def min_case(seed: int, positive: bool):
-        def run(ns):
-            x = _tokens(seed, positive=positive)
-            got = _pooled(_build(ns, "make_min"), x, "make_min")
-            compare(got, x.amin(1), what="pooled U", rtol=1e-12, allow_shapes=shapes(x),
-                    hint="Eq. 8 has two limits, α → −∞ and α → +∞: which one is the minimum (notebook 01 §3)?",
-                    mistakes={"max pooling": (x.amax(1), "α = −∞ gives the maximum: the minimum is the other limit."),
-                              "the mean": (x.mean(1), "A finite α gives a mean between the min and the max: the "
-                                                      "minimum is a limit of f_α, passed as a number.")})
-        return run
-
-    def gem_case(p: float, seed: int):
+    def pnorm_case(p: float, seed: int):
         def run(ns):
             x = _tokens(seed)
-            got = _pooled(_build(ns, "make_gem", p), x, "make_gem")
-            expected = x.pow(p).mean(1).pow(1 / p)  # GeM: the power mean with exponent γ = p
+            got = _pooled(_build(ns, "make_pnorm", p), x, "make_pnorm")
+            expected = x.pow(p).sum(1).pow(1 / p)  # (Σ_j x_j^p)^(1/p): a sum over the locations
             gamma = (1 - p) / 2  # the exponent if p were passed as α
-            wrong = x.log().mean(1).exp() if gamma == 0 else x.pow(gamma).mean(1).pow(1 / gamma)
+            as_alpha = x.log().sum(1).exp() if gamma == 0 else x.pow(gamma).sum(1).pow(1 / gamma)
             compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=shapes(x),
-                    hint="GeM is f_α with uniform weights; its exponent p is the exponent of Eq. 8, not α.",
-                    mistakes={"f_α with α = p": (wrong, "You passed p as α. GeM's exponent p is the exponent "
-                                                        "(1 − α)/2 of Eq. 8: solve for α.")})
+                    hint="Two choices make this pooling: the weights A (which ones give a sum?) and f (which α "
+                         "has the exponent p in Eq. 8?).",
+                    mistakes={"GeM, the p-mean (weights 1_p/p)": (
+                        x.pow(p).mean(1).pow(1 / p),
+                        "Every value is off by the same factor, (number of locations)^(1/p): that is GeM, a mean. "
+                        "This pooling sums: which weights A do that?"),
+                              "f_α with α = p": (as_alpha, "You passed p as α. The exponent of Eq. 8 is (1 − α)/2: "
+                                                           "solve it for α.")})
         return run
 
-    def lse_case(r: float, seed: int):
+    def weighted_case(seed: int, positive: bool):
+        def run(ns):
+            x = _tokens(seed, positive=positive)
+            got = _pooled(_build(ns, "make_norm_weighted"), x, "make_norm_weighted")
+            w = x.pow(2).sum(-1, keepdim=True)  # (B, p, 1): ‖x_j‖²
+            expected = (w * x).sum(1) / w.sum(1)
+            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=shapes(x),
+                    hint="The weights come from each location alone, with no query: which initialisation gives "
+                         "S = s(x_j, x_j), and which attention turns S into weights that sum to one?",
+                    mistakes={"HOW's unnormalised weights": (
+                        (w * x).sum(1), "The weights ‖x_j‖² are used as they are (HOW's A = diag(XᵀX)): they must "
+                                        "be normalised to sum to one over the locations."),
+                              "GAP": (x.mean(1), "Uniform weights give GAP: the weights must depend on ‖x_j‖².")})
+        return run
+
+    def shift_case(sigma: float, steps: int, seed: int):
         def run(ns):
             x = _tokens(seed, positive=False)
-            got = _pooled(_build(ns, "make_lse_sum", r), x, "make_lse_sum")
-            p = x.shape[1]
-            expected = torch.logsumexp(r * x, dim=1) / r  # (1/r) ln Σ_j e^{r x_j}
-            compare(got, expected, what="pooled U", rtol=1e-8, allow_shapes=shapes(x),
-                    hint="The pooling function is e^{rx} (glsim_core.pooling.Exp); what is left to choose is the "
-                         "attention, i.e. the weights of the sum.",
-                    mistakes={"Table 1's LSE (weights 1_p/p)": (
-                        expected - math.log(p) / r, "Every value is off by the same constant ln(p)/r: Table 1's "
-                                                    "LSE averages (weights 1_p/p); this one sums (weights 1_p).")})
+            got = _pooled(_build(ns, "make_mean_shift", sigma, steps), x, "make_mean_shift")
+            expected = mean_shift_reference(x, sigma, steps)
+            mistakes = {"the kernel exp(−‖x − u‖²/σ²)": (
+                mean_shift_reference(x, sigma / math.sqrt(2), steps),
+                "The Gaussian kernel divides the squared distance by 2σ², not σ²: check `scale`.")}
+            if steps > 1:
+                mistakes["a single step"] = (mean_shift_reference(x, sigma, 1),
+                                             "Mean shift repeats the step: how many iterations does the process run?")
+                mistakes[f"{steps + 1} steps"] = (mean_shift_reference(x, sigma, steps + 1),
+                                                  "One step too many: U⁰ (the GAP) is not a step.")
+            compare(got, expected, what="pooled U", rtol=1e-7, atol=1e-10, allow_shapes=shapes(x),
+                    hint="A mean-shift step is an attention-weighted mean whose weights are a normalised Gaussian "
+                         "kernel around the current query: which similarity, scale and attention give them, and "
+                         "what feeds the new mean back as the next query?", mistakes=mistakes)
         return run
 
     cases = [
-        Case("make_min(): min pooling of 2 × 49 positive tokens, d = 8", min_case(11, True)),
-        Case("make_min(): min pooling of tokens with negative values", min_case(17, False)),
-        Case("make_gem(3.0): GeM with p = 3", gem_case(3.0, 12)),
-        Case("make_gem(1.0): GeM with p = 1 is GAP", gem_case(1.0, 13)),
-        Case("make_gem(10.0): GeM with p = 10 leans towards max pooling", gem_case(10.0, 14)),
-        Case("make_lse_sum(1.0): summed LSE with r = 1", lse_case(1.0, 15)),
-        Case("make_lse_sum(5.0): summed LSE with r = 5 on features with negative values", lse_case(5.0, 16)),
+        Case("make_pnorm(2.0): the 2-norm over the locations, 2 × 49 positive tokens", pnorm_case(2.0, 12)),
+        Case("make_pnorm(1.0): p = 1 is sum pooling", pnorm_case(1.0, 13)),
+        Case("make_pnorm(5.0): p = 5 leans towards max pooling", pnorm_case(5.0, 14)),
+        Case("make_norm_weighted(): weights ‖x_j‖², positive tokens", weighted_case(15, True)),
+        Case("make_norm_weighted(): tokens with negative values", weighted_case(16, False)),
+        Case("make_mean_shift(2.0, 1): one step", shift_case(2.0, 1, 17)),
+        Case("make_mean_shift(1.0, 5): five steps", shift_case(1.0, 5, 18)),
+        Case("make_mean_shift(0.5, 10): a narrow kernel, ten steps", shift_case(0.5, 10, 19)),
     ]
     blocked = {**core_functions("glsim_core.pooling.methods", "glsim_core.pooling.simpool",
                                 "glsim_core.pooling.simpool_variants"), **_grader_references()}
-    return run_check("pooling_configs", "min pooling, GeM and summed LSE as configurations of the framework",
-                     namespace, cases, expects="namespace", blocked=blocked, quiet=quiet)
+    return run_check("pooling_configs", "p-norm, norm-weighted average and mean shift as configurations of the "
+                     "framework", namespace, cases, expects="namespace", blocked=blocked, quiet=quiet)
 
 
 # ------------------------------------------------------------------------------------------------ SimPool forward

@@ -363,7 +363,9 @@ def _tokens(img: int, patch: int, stride: int) -> int:
 
 
 def flops_reference(method: str, s: ViTSpec, img: int) -> int:
-    """The FLOPs of one DFSM by the counting rules of exercise 9 (the reference of :func:`check_dfsm_flops`)."""
+    """The FLOPs of one DFSM by the counting rules of exercise 9 (the reference of :func:`check_dfsm_flops`):
+    Table 1's four, and ``"rollout_per_head"``, rollout with the head mean taken after the products (each head
+    rolled out on its own), which no table prints."""
     d, depth, h, p = s.embed_dim, s.depth, s.num_heads, s.patch_size
     n = _tokens(img, p, p - 4 if method == "psm" else p)
     product = n * n * (2 * n - 1)  # an N × N matrix product: N multiplications and N − 1 additions per entry
@@ -371,6 +373,8 @@ def flops_reference(method: str, s: ViTSpec, img: int) -> int:
         return h * (depth - 2) * product
     if method == "rollout":  # per layer: head mean, identity, row normalisation; then L − 1 products
         return depth * (h * n * n + n * n + n + 1) + (depth - 1) * product
+    if method == "rollout_per_head":  # per layer and head: identity, row normalisation; per head L − 1 products;
+        return depth * h * (n * n + n + 1) + h * (depth - 1) * product + h * n * n  # one head mean at the end
     if method == "maws":  # L − 1 layers: a softmax of the CLS column per head, two head means, one product
         return (depth - 1) * (5 * n * h + 2 * h + n)
     if method == "gls":  # per patch token: a D-term dot product, two norms (D + 1 each), one division
@@ -395,6 +399,19 @@ def _flops_variants(method: str, s: ViTSpec, img: int) -> dict[str, tuple[int, s
         out["2N³ FLOPs per matrix product"] = (
             depth * (h * n * n + n * n + n + 1) + (depth - 1) * 2 * n ** 3,
             "Count one entry of an N × N product: how many multiplications, how many additions?")
+    if method == "rollout_per_head":
+        product = n * n * (2 * n - 1)
+        out["Table 1's rollout (head mean before the products)"] = (
+            depth * (h * n * n + n * n + n + 1) + (depth - 1) * product,
+            "That is Table 1's rollout. Here the heads stay apart until the end: which steps now run once per "
+            "head, and how many head means are left?")
+        out["a head mean in every layer as well"] = (
+            depth * h * (n * n + n + 1) + h * (depth - 1) * product + depth * h * n * n,
+            "The heads are averaged once, after the products, not in every layer.")
+        out["without the final head mean"] = (
+            depth * h * (n * n + n + 1) + h * (depth - 1) * product,
+            "The H rolled-out maps still have to be averaged into one map at the end (count it like rollout's "
+            "head mean).")
     if method == "gls":
         out["one cosine per token, CLS included"] = (
             (3 * d + 3) * n, "GLS scores the patch tokens only: N counts the CLS token too.")
@@ -404,7 +421,8 @@ def _flops_variants(method: str, s: ViTSpec, img: int) -> dict[str, tuple[int, s
 def check_dfsm_flops(dfsm_flops_fn, *, quiet: bool = False) -> CheckResult:
     """Exercise ``dfsm_flops``: ``count_flops(method, embed_dim, depth, num_heads, patch_size, img_size)`` returns
     the FLOPs (an int) of a discriminative feature selection mechanism, method in {"psm", "rollout", "maws",
-    "gls"}, counted with the conventions that reproduce GLSim Tables 1, 7 and 8."""
+    "gls"}, counted with the conventions that reproduce GLSim Tables 1, 7 and 8, and in "rollout_per_head"
+    (rollout with the head mean after the products, a count no table prints) with the same conventions."""
 
     def show(v) -> str:
         try:
@@ -423,9 +441,13 @@ def check_dfsm_flops(dfsm_flops_fn, *, quiet: bool = False) -> CheckResult:
                 ratio = f" Your count is off by {got - expected:+,.0f} FLOPs ({got / expected:.6g} × the expected)."
             else:
                 ratio = ""
-            compare_exact(got, expected, what="FLOPs", show=show, mistakes=mistakes,
-                          hint="Count as notebook 05 §1 explains (tokens with the CLS token, the release's "
-                               "conventions); the paper's tables print two significant digits of this count." + ratio)
+            if method == "rollout_per_head":
+                hint = ("No table prints this count: build it from exercise 9's rules (tokens with the CLS token): "
+                        "which steps run once per head and layer, how many N × N products, how many head means?")
+            else:
+                hint = ("Count as notebook 05 §1 explains (tokens with the CLS token, the release's conventions); "
+                        "the paper's tables print two significant digits of this count.")
+            compare_exact(got, expected, what="FLOPs", show=show, mistakes=mistakes, hint=hint + ratio)
         return run
 
     cases = [
@@ -437,6 +459,9 @@ def check_dfsm_flops(dfsm_flops_fn, *, quiet: bool = False) -> CheckResult:
         Case("PSM, ViT B-14 at 768 px (Table 7)", run_case("psm", "ViT B-14", 768)),
         Case("GLS, ViT B-14 at 1024 px (Table 7)", run_case("gls", "ViT B-14", 1024)),
         Case("MAWS, the cpu profile's vit_nano_patch8_64 at 64 px", run_case("maws", "vit_nano_patch8_64", 64)),
+        Case("Rollout per head (head mean after the products), ViT B-16 at 224 px",
+             run_case("rollout_per_head", "ViT B-16", 224)),
+        Case("Rollout per head, ViT T-16 at 448 px", run_case("rollout_per_head", "ViT T-16", 448)),
     ]
     return run_check("dfsm_flops", "the FLOPs of a DFSM, GLSim Table 1", dfsm_flops_fn, cases,
                      blocked=_blocked(skip=("ViTSpec.__init__", "format_mflops")),

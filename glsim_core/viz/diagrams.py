@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,6 +168,19 @@ def pooling_steps(dim: int = 16) -> list[tuple[PoolingStep, dict[str, list[str]]
     return out
 
 
+def _plain(text: str) -> str:
+    """A Table-1 label as plain text for the diagram: the labels keep the papers' TeX-like superscripts
+    (``e^{rx}``), which matplotlib would print verbatim, so ``e^{x}`` becomes ``exp(x)`` and any other ``^{x}``
+    becomes ``^(x)``."""
+    text = re.sub(r"\be\^\{([^{}]*)\}", r"exp(\1)", text)
+    return re.sub(r"\^\{([^{}]*)\}", r"^(\1)", text)
+
+
+def _wrap_text(text: str, width: int) -> list[str]:
+    """``text`` broken at spaces into lines of at most ``width`` characters (a longer word stays whole)."""
+    return textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False) or [text]
+
+
 def _wrap(names: list[str], width: int = 24) -> str:
     lines, line = [], ""
     for n in names:
@@ -176,6 +191,11 @@ def _wrap(names: list[str], width: int = 24) -> str:
         else:
             line += piece
     return "\n    ".join(lines + [line])
+
+
+#: The widest line of text under a step, in characters: wider values are wrapped at spaces so that a column never
+#: runs into the next one (or past the figure's edge); checked by ``tests/test_diagrams.py`` on the rendered figure.
+COLUMN_CHARS = 27
 
 
 def draw_pooling_process(dim: int = 16, ax: Any = None, max_values: int = 6):
@@ -199,7 +219,9 @@ def draw_pooling_process(dim: int = 16, ax: Any = None, max_values: int = 6):
         ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))
         lines = [f"{step.column} (Table 1):"]
         for value, methods in ranked[:max_values]:
-            lines += [f"{'— (none)' if value == '—' else value}:", f"    {_wrap(methods)}"]
+            shown = "— (none)" if value == "—" else _plain(value)
+            first, *rest = _wrap_text(f"{shown}:", COLUMN_CHARS - 2)
+            lines += [first, *(f"  {line}" for line in rest), f"    {_wrap(methods)}"]  # continuation indented
         if len(ranked) > max_values:
             rest = [m for _, ms in ranked[max_values:] for m in ms]
             lines += [f"other values ({len(ranked) - max_values}):", f"    {_wrap(rest)}"]
@@ -214,6 +236,8 @@ def draw_pooling_process(dim: int = 16, ax: Any = None, max_values: int = 6):
     ax.set_xlim(-0.2, end + 1.5)
     ax.set_ylim(-1.5, y + 1.5)
     ax.axis("off")
+    if ax is fig.axes[0] and len(fig.axes) == 1:
+        fig.subplots_adjust(left=0.02, right=0.98)  # the columns' text needs the width the default margins take
     ax.set_title("SimPool §3.1: the generic pooling process (PoolingProcess); under each step, how the Table-1 "
                  "methods fill it (glsim_core.pooling.table1)", fontsize=10)
     return fig

@@ -126,12 +126,13 @@ class MapExplorer:
 
     # ------------------------------------------------------------------------------------------ the pictures
     def draw(self, ax, index: int, method: str, layer: int | None = None, top_o: int | None = None,
-             threshold: float | None = None, title: bool = True) -> dict[str, Any]:
-        """One picture on ``ax``; returns what it drew (crop box, estimated boxes, best IoU)."""
+             threshold: float | None = None, title: bool = True, colorbar: bool = True) -> dict[str, Any]:
+        """One picture on ``ax``; returns what it drew (crop box, estimated boxes, best IoU). ``colorbar``: a colour
+        bar beside the heat map (its scores' scale)."""
         top_o = self.top_o if top_o is None else int(top_o)
         threshold = self.threshold if threshold is None else float(threshold)
         s = self.maps(method, layer)[int(index)]
-        overlay_scores(ax, self.images[int(index)], s, self.grid, mean=self.mean, std=self.std)
+        overlay_scores(ax, self.images[int(index)], s, self.grid, mean=self.mean, std=self.std, colorbar=colorbar)
         crop = self.crop_box(s, top_o)
         est = self.estimated_boxes(s, threshold)
         draw_box(ax, crop, color="tab:orange", linewidth=1.5)
@@ -145,13 +146,14 @@ class MapExplorer:
         if title:
             depth = self.layer_of(method, layer) + 1
             where = f" L{depth}" if method in LAYERED_METHODS else ""
-            ax.set_title(f"{method}{where}" + (f" IoU {iou:.2f}" if iou is not None else ""), fontsize=8)
+            ax.set_title(f"{method}{where}" + (f" IoU {iou:.2f}" if iou is not None else ""), fontsize=9)
         return {"crop_box": crop, "estimated_boxes": est, "iou": iou}
 
     def grid_figure(self, indices: Sequence[int] | None = None, methods: Sequence[str] | None = None,
                     layer: int | None = None, top_o: int | None = None, threshold: float | None = None,
-                    panel: float = 1.6):
-        """The static view: rows = images, columns = methods (at ``layer``, O and ``threshold``)."""
+                    panel: float = 1.9, colorbar: bool = True):
+        """The static view: rows = images, columns = methods (at ``layer``, O and ``threshold``); ``colorbar``: a
+        colour bar beside every heat map (each map on its own scale)."""
         import matplotlib.pyplot as plt
 
         indices = list(range(min(4, len(self.images)))) if indices is None else [int(i) for i in indices]
@@ -160,18 +162,19 @@ class MapExplorer:
                                  squeeze=False)
         for r, i in enumerate(indices):
             for c, m in enumerate(methods):
-                self.draw(axes[r, c], i, m, layer, top_o, threshold)
+                self.draw(axes[r, c], i, m, layer, top_o, threshold, colorbar=colorbar)
             axes[r, 0].text(-0.08, 0.5, self.names[i], transform=axes[r, 0].transAxes, rotation=90,
-                            ha="right", va="center", fontsize=8)
+                            ha="right", va="center", fontsize=9)
         t = self.threshold if threshold is None else threshold
         o = self.top_o if top_o is None else top_o
         fig.suptitle(f"O = {o} (orange: GLSim's crop box), threshold {t:.2f} (cyan: estimated boxes), lime: object",
-                     fontsize=8)
+                     fontsize=9)
         fig.tight_layout()
         return fig
 
-    def widget(self):
-        """An ``ipywidgets.VBox``: image, method, layer, O and threshold controls above one redrawn figure."""
+    def widget(self, colorbar: bool = True):
+        """An ``ipywidgets.VBox``: image, method, layer, O and threshold controls above one redrawn figure (with a
+        colour bar unless ``colorbar=False``)."""
         import ipywidgets as w
         import matplotlib.pyplot as plt
 
@@ -186,8 +189,9 @@ class MapExplorer:
             layer.disabled = method.value not in LAYERED_METHODS
             with out:
                 out.clear_output(wait=True)
-                fig, ax = plt.subplots(1, 1, figsize=(3.2, 3.2))
-                info = self.draw(ax, index.value, method.value, layer.value, top_o.value, threshold.value)
+                fig, ax = plt.subplots(1, 1, figsize=(3.8, 3.2))
+                info = self.draw(ax, index.value, method.value, layer.value, top_o.value, threshold.value,
+                                 colorbar=colorbar)
                 ax.set_xlabel(f"{len(info['estimated_boxes'])} estimated box(es)")
                 plt.show()
                 plt.close(fig)
@@ -204,18 +208,19 @@ def map_explorer(model: nn.Module, images: torch.Tensor, boxes: torch.Tensor | N
                  methods: Sequence[str] = ("gls", "attention", "rollout", "maws", "psm"), top_o: int = 8,
                  threshold: float = 0.5, layer: int | None = None, interactive: bool | None = None,
                  indices: Sequence[int] | None = None, mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD, names: Sequence[str] | None = None):
+                 std: Sequence[float] = IMAGENET_STD, names: Sequence[str] | None = None, colorbar: bool = True):
     """The explorer: an ``ipywidgets`` box when a widget frontend is available (``interactive=None`` decides with
     :func:`widget_frontend_available`; True/False force it), else a static matplotlib figure of
-    ``indices`` x ``methods`` at ``layer``, ``top_o`` and ``threshold``."""
+    ``indices`` x ``methods`` at ``layer``, ``top_o`` and ``threshold``. Every heat map has a colour bar unless
+    ``colorbar=False``."""
     explorer = MapExplorer(model, images, boxes, methods, top_o, threshold, mean, std, names)
     if interactive is None:
         interactive = widget_frontend_available()
     if interactive:
-        return explorer.widget()
+        return explorer.widget(colorbar=colorbar)
     import matplotlib.pyplot as plt
 
-    fig = explorer.grid_figure(indices, layer=layer)
+    fig = explorer.grid_figure(indices, layer=layer, colorbar=colorbar)
     plt.close(fig)  # displayed once, as the returned figure (not again by the inline backend)
     return fig
 
@@ -223,16 +228,21 @@ def map_explorer(model: nn.Module, images: torch.Tensor, boxes: torch.Tensor | N
 def maps_figure(images: torch.Tensor, maps: dict[str, torch.Tensor], grid: Sequence[int],
                 boxes: torch.Tensor | None = None, mean: Sequence[float] = IMAGENET_MEAN,
                 std: Sequence[float] = IMAGENET_STD, original: bool = True, row_names: Sequence[str] | None = None,
-                panel: float = 1.5, cmap: str = "inferno"):
+                panel: float = 1.5, cmap: str = "inferno", colorbar: bool = True):
     """Rows = images, columns = the original (with its ``boxes`` in lime) and one heatmap per entry of ``maps``
-    (name -> (B, N) token scores on ``grid``): the layout of GLSim Figure 2 and SimPool Figure 1."""
+    (name -> (B, N) token scores on ``grid``): the layout of GLSim Figure 2 and SimPool Figure 1.
+
+    ``colorbar`` (default True): a colour bar beside every heat map. Each map keeps its own scale (the methods'
+    scores are not comparable: a cosine, an attention probability, a rollout weight), so the bar is what says
+    how much contrast a map has; the figure is widened by a third of a panel per map column to make room."""
     import matplotlib.pyplot as plt
 
     n, cols = len(images), len(maps) + int(original)
     for name, m in maps.items():
         if m.shape[0] != n or m.shape[-1] != int(grid[0]) * int(grid[1]):
             raise ValueError(f"map {name!r} has shape {tuple(m.shape)}; expected ({n}, {grid[0] * grid[1]})")
-    fig, axes = plt.subplots(n, cols, figsize=(panel * cols, panel * n), squeeze=False)
+    width = panel * cols + (0.35 * panel * len(maps) if colorbar else 0.0)
+    fig, axes = plt.subplots(n, cols, figsize=(width, panel * n), squeeze=False)
     for r in range(n):
         c = 0
         if original:
@@ -242,9 +252,9 @@ def maps_figure(images: torch.Tensor, maps: dict[str, torch.Tensor], grid: Seque
             c = 1
         for j, (name, m) in enumerate(maps.items()):
             overlay_scores(axes[r, c + j], images[r], m[r], grid, name if r == 0 else None, cmap=cmap, mean=mean,
-                           std=std)
+                           std=std, colorbar=colorbar)
         if row_names is not None:
             axes[r, 0].text(-0.06, 0.5, row_names[r], transform=axes[r, 0].transAxes, rotation=90, ha="right",
-                            va="center", fontsize=7)
+                            va="center", fontsize=9)
     fig.tight_layout()
     return fig
