@@ -214,3 +214,19 @@ def test_plot_scale_map_draws_both_panels():
     left, right = fig.axes
     assert {t.get_text() for t in left.get_legend().get_texts()} >= {"ViT", "GLSim", "chance (8.3 %)"}
     assert {t.get_text() for t in right.get_legend().get_texts()} == {"GLSim − ViT", "GLSim − GLSim-random"}
+
+
+def test_a_finished_run_is_read_back_when_only_its_folder_moved(tmp_path, monkeypatch):
+    from glsim_core.train import TrainConfig, protocol
+
+    calls = []
+    monkeypatch.setattr(protocol, "fit", lambda cfg: calls.append(cfg) or SimpleNamespace(metrics={"top1": 1.0}))
+    old = TrainConfig(out_dir=str(tmp_path / "build" / "run"), epochs=8, seed=3)
+    moved = old.replace(out_dir=str(tmp_path / "data" / "run"), progress=False, num_workers=2)
+    (tmp_path / "data" / "run").mkdir(parents=True)
+    done = {"top1": 55.5, "seconds": 170.0, "config": json.loads(old.to_json())}
+    (tmp_path / "data" / "run" / "metrics.json").write_text(json.dumps(done))
+    assert protocol._run(moved) == done and calls == []  # read back: its timing is not overwritten
+    assert protocol._run(moved.replace(seed=4))["top1"] == 1.0  # another seed is another run
+    assert protocol._run(moved.replace(epochs=10))["top1"] == 1.0  # more epochs extend the run
+    assert len(calls) == 2

@@ -23,7 +23,12 @@ from typing import Any
 from ..analysis.accuracy import mean_std, relative_error
 from ..notebook import _jsonable
 from .config import TrainConfig
-from .engine import METRICS, fit
+from .engine import METRICS, RESUME_MAY_CHANGE, fit
+
+#: config fields that do not change what a finished run computed: a finished run that differs from the requested
+#: config only in these is read back, not re-entered (re-entering re-scores it and overwrites its timing). The
+#: number of epochs is not among them: a finished run asked for more epochs is extended.
+_SAME_RESULT_FIELDS = tuple(k for k in RESUME_MAY_CHANGE if k != "epochs")
 
 __all__ = ["LR_GRID", "SEEDS", "lr_search", "run_seeds", "compare", "parse_model_spec", "CONFIG_KEYS"]
 
@@ -64,13 +69,15 @@ def parse_model_spec(spec: str) -> dict[str, Any]:
 
 
 def _run(config: TrainConfig) -> dict[str, Any]:
-    """fit(), or the metrics of an identical finished run in the same out_dir."""
+    """fit(), or the metrics of a finished run in the same out_dir whose config differs from ``config`` only in
+    fields that do not change the result (:data:`_SAME_RESULT_FIELDS`: where the run folder is, progress bars,
+    workers, the device...)."""
     if config.out_dir:
         path = Path(config.out_dir) / METRICS
         if path.is_file():
             done = json.loads(path.read_text())
-            same = {k: v for k, v in done.get("config", {}).items() if k not in ("progress", "resume")}
-            want = {k: v for k, v in json.loads(config.to_json()).items() if k not in ("progress", "resume")}
+            same = {k: v for k, v in done.get("config", {}).items() if k not in _SAME_RESULT_FIELDS}
+            want = {k: v for k, v in json.loads(config.to_json()).items() if k not in _SAME_RESULT_FIELDS}
             if same == want:
                 return done
     return fit(config).metrics
