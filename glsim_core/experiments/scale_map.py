@@ -11,14 +11,22 @@ tighter than the view and still holds the object. This module measures that as a
 * **Models** (:func:`glsim_core.train.calibration.calibration_models`): ViT (CLS token), SimPool-ViT, GLSim (GLS
   crops, GLSim Eq. 1-6) and GLSim with random crops (GLSim Table 12's control), each fine-tuned from the shipped
   pretrained backbone with the profile's recipe; seeds 1-5.
-* **Geometry** (:func:`crop_geometry`): for each point, on the test images, the share of the view the object's box
-  covers, the share the GLS crop covers, the crop's zoom (``sqrt(view area / crop area)``, the linear
-  magnification the second pass sees) and the share of the object's box the crop keeps.
+* **Controls** (:data:`CONTROLS`, run only when named with ``--models``): ``ViT-scratch`` (the ViT without the
+  pretrained backbone: the headline table's fifth row) and ``GLSim-full`` (GLSim whose second pass sees the whole
+  view: it tells "a second pass and the aggregator" apart from "a second pass on another view", the question
+  GLSim-random raises where it beats GLSim).
+* **Headline** (:func:`choose_point`, :func:`headline`): ``collect`` picks the point where GLSim - ViT is clearest
+  (most standard errors above 0) among the points where every model of the map reaches 3x chance, and writes the
+  table of all models there, with each difference and its reading, to ``data/results/headline_<profile>.json``.
+* **Geometry** (:func:`crop_geometry`, for GLSim and for GLSim-random): for each point, on the test images, the
+  share of the view the object's box covers, the share the crop covers, the crop's zoom (``sqrt(view area / crop
+  area)``, the linear magnification the second pass sees) and the share of the object's box the crop keeps.
 
 Run it (resumable; one process per core, each taking every other run)::
 
     python -m glsim_core scale-map run --shard 0/2 &  python -m glsim_core scale-map run --shard 1/2
-    python -m glsim_core scale-map collect            # data/results/scale_map_cpu.{csv,json} + manifest
+    python -m glsim_core scale-map run --points l --models ViT-scratch,GLSim-full   # the controls, where wanted
+    python -m glsim_core scale-map collect            # data/results/scale_map_cpu.{csv,json}, headline_cpu.*
 
 ``--points digits`` runs the same four models with the same recipe on the held-out boxed-digits dataset
 (:mod:`glsim_core.data.boxed_digits`): the check that the recipe was not tuned to the benchmark alone.
