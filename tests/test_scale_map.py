@@ -230,3 +230,15 @@ def test_a_finished_run_is_read_back_when_only_its_folder_moved(tmp_path, monkey
     assert protocol._run(moved.replace(seed=4))["top1"] == 1.0  # another seed is another run
     assert protocol._run(moved.replace(epochs=10))["top1"] == 1.0  # more epochs extend the run
     assert len(calls) == 2
+
+
+def test_crop_columns_belong_to_the_models_that_crop():
+    rows = [{"point": "s", "model": m, "seed": s, "top1": 50.0 + s} for m in ("ViT", "GLSim", "GLSim-random")
+            for s in (1, 2)]
+    gls = {"s": {"box_share": 0.12, "crop_share": 0.28, "zoom": 1.9, "kept": 0.84}}
+    rnd = {"s": {"box_share": 0.12, "crop_share": 0.77, "zoom": 1.14, "kept": 0.93}}
+    table, _ = scale_map.summarize(pd.DataFrame(rows), gls, num_classes=12, geometry_random=rnd)
+    t = table.set_index("model")
+    assert (t["box_share"] == 0.12).all()  # the object's size is the point's, whatever the model
+    assert t.loc["GLSim", "zoom"] == 1.9 and t.loc["GLSim-random", "zoom"] == 1.14
+    assert math.isnan(t.loc["ViT", "crop_share"])  # the ViT makes no crop

@@ -276,11 +276,15 @@ def differences(runs, a: str, b: str) -> dict[str, float]:
     return difference(xa, xb)
 
 
-def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_classes: int | None = None):
+def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_classes: int | None = None,
+              geometry_random: dict[str, dict[str, float]] | None = None):
     """Per point and model: mean, std, n, and per point the differences that answer the questions of the map.
 
     Returns ``(table, diffs)``: ``table`` one row per (point, model) with ``top1_mean``, ``top1_std``, ``n``,
-    ``x_chance`` (mean / chance); ``diffs`` one row per (point, comparison) with :func:`differences`' columns.
+    ``x_chance`` (mean / chance), ``box_share`` (the point's object box, from ``geometry``) and, on the rows of the
+    models that crop, their crops' ``crop_share``, ``zoom`` and ``kept`` (GLSim from ``geometry``, GLSim-random
+    from ``geometry_random``; NaN elsewhere); ``diffs`` one row per (point, comparison) with :func:`differences`'
+    columns.
     """
     table = (runs.groupby(["point", "model"], sort=False)["top1"]
              .agg(top1_mean="mean", top1_std="std", n="count").reset_index())
@@ -291,8 +295,11 @@ def summarize(runs, geometry: dict[str, dict[str, float]] | None = None, num_cla
         table["chance"] = 100.0 / num_classes
     table["x_chance"] = table["top1_mean"] / table["chance"]
     if geometry:
-        for key in ("box_share", "crop_share", "zoom", "kept"):
-            table[key] = table["point"].map(lambda p, k=key: geometry.get(p, {}).get(k, math.nan))
+        table["box_share"] = table["point"].map(lambda p: geometry.get(p, {}).get("box_share", math.nan))
+        by_model = {"GLSim": geometry, "GLSim-random": geometry_random or {}}
+        for key in ("crop_share", "zoom", "kept"):
+            table[key] = [by_model.get(m, {}).get(p, {}).get(key, math.nan)
+                          for p, m in zip(table["point"], table["model"])]
     comparisons = (("GLSim", "ViT"), ("GLSim", "GLSim-random"), ("SimPool-ViT", "ViT"), ("ViT", SCRATCH),
                    ("GLSim-random", FULL_VIEW), (FULL_VIEW, "ViT"))
     diffs = []
@@ -396,7 +403,7 @@ def collect(out: str | Path | None = None, csv: str | Path | None = None, profil
     previous = json.loads(csv.with_suffix(".json").read_text()) if csv.with_suffix(".json").is_file() else {}
     geometry = _geometries(out, "GLSim", geometry_seed, previous.get("geometry", {}))
     geometry_random = _geometries(out, "GLSim-random", geometry_seed, previous.get("geometry_random", {}))
-    table, diffs = summarize(runs, geometry)
+    table, diffs = summarize(runs, geometry, geometry_random=geometry_random)
     csv.parent.mkdir(parents=True, exist_ok=True)
     runs.to_csv(csv, index=False)
     summary = {"points": {p: {"object_scale": list(s)} for p, s in SCALE_POINTS.items()}, "geometry": geometry,
