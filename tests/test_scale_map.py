@@ -230,6 +230,14 @@ def test_a_finished_run_is_read_back_when_only_its_folder_moved(tmp_path, monkey
     assert protocol._run(moved.replace(seed=4))["top1"] == 1.0  # another seed is another run
     assert protocol._run(moved.replace(epochs=10))["top1"] == 1.0  # more epochs extend the run
     assert len(calls) == 2
+    # the same checkout elsewhere: the generated dataset's absolute path differs, its place in the cache does not
+    from glsim_core.paths import cache_dir
+
+    here = moved.replace(dataset=str(cache_dir() / "benchmark_scale_s"))
+    done["config"] = json.loads(here.to_json()) | {"dataset": "/elsewhere/glsim/data/cache/benchmark_scale_s"}
+    (tmp_path / "data" / "run" / "metrics.json").write_text(json.dumps(done))
+    assert protocol._run(here) == done and len(calls) == 2
+    assert protocol._run(here.replace(dataset=str(cache_dir() / "benchmark_scale_m")))["top1"] == 1.0
 
 
 def test_crop_columns_belong_to_the_models_that_crop():

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..analysis.accuracy import mean_std, relative_error
 from ..notebook import _jsonable
+from ..paths import display_path
 from .config import TrainConfig
 from .engine import METRICS, RESUME_MAY_CHANGE, fit
 
@@ -76,11 +77,26 @@ def _run(config: TrainConfig) -> dict[str, Any]:
         path = Path(config.out_dir) / METRICS
         if path.is_file():
             done = json.loads(path.read_text())
-            same = {k: v for k, v in done.get("config", {}).items() if k not in _SAME_RESULT_FIELDS}
-            want = {k: v for k, v in json.loads(config.to_json()).items() if k not in _SAME_RESULT_FIELDS}
+            same, want = (_comparable(c) for c in (done.get("config", {}), json.loads(config.to_json())))
             if same == want:
                 return done
     return fit(config).metrics
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as compared with a finished run's: without :data:`_SAME_RESULT_FIELDS`, and with a dataset that
+    lives in a data cache named by its place in that cache (``cache/<name>``) - the same checkout on another machine
+    (or a moved ``GLSIM_DATA``) has another absolute path to the same generated dataset."""
+    out = {k: v for k, v in config.items() if k not in _SAME_RESULT_FIELDS}
+    dataset = out.get("dataset")
+    if isinstance(dataset, str) and Path(dataset).is_absolute():
+        parts = Path(dataset).parts
+        if "cache" in parts:
+            last = len(parts) - 1 - parts[::-1].index("cache")
+            out["dataset"] = "/".join(parts[last:])
+        else:
+            out["dataset"] = display_path(dataset)
+    return out
 
 
 def _slug(label: str) -> str:
