@@ -249,3 +249,11 @@ def test_versus_baseline_reads_a_difference_only_beyond_two_binomial_errors():
     assert versus_baseline(big).set_index("method").loc["gls", "IoU 0.5 vs center"] == "above"
     with pytest.raises(ValueError, match="no baseline row"):
         versus_baseline(table, baseline=("baseline", "gaussian"))
+
+
+def test_binomial_se_of_a_share():
+    from glsim_core.analysis.accuracy import binomial_se
+
+    assert binomial_se(75.0, 300) == pytest.approx(2.5)  # sqrt(0.75 * 0.25 / 300) = 0.025
+    assert binomial_se(0.0, 10) == 0.0 and binomial_se(100.0, 10) == 0.0
+    assert binomial_se([50.0, 90.0], [100, 100]).tolist() == pytest.approx([5.0, 3.0])

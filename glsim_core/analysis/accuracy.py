@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["top1_accuracy", "confusion_matrix", "per_class_accuracy", "accuracy_from_confusion",
+__all__ = ["binomial_se", "top1_accuracy", "confusion_matrix", "per_class_accuracy", "accuracy_from_confusion",
            "relative_error", "mean_std", "format_mean_std", "difference"]
 
 
@@ -110,3 +110,11 @@ def difference(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     z = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
     return {"diff": diff, "se": se, "df": float(df), "ci95_low": diff - half, "ci95_high": diff + half, "z": z,
             "n_a": int(xa.size), "n_b": int(xb.size)}
+
+
+def binomial_se(percent, n):
+    """The standard error, in points, of a percentage measured on ``n`` independent images: 100·√(p(1 − p)/n).
+    Scalars give a float; arrays (percentages and/or counts) give an array."""
+    p = np.clip(np.asarray(percent, dtype=np.float64) / 100.0, 0.0, 1.0)
+    se = 100.0 * np.sqrt(p * (1 - p) / np.maximum(np.asarray(n, dtype=np.float64), 1.0))
+    return float(se) if se.ndim == 0 else se

@@ -54,6 +54,7 @@ from ..selection.attention import (
     scores_from_attention,
 )
 from ..selection.gls import global_local_similarity
+from .accuracy import binomial_se
 from .localisation import MaxBoxAccV2, box_iou, max_box_acc, token_box_hits, tokens_in_boxes
 
 __all__ = ["versus_baseline", "token_scores", "token_maps", "available_methods", "localization_scores",
@@ -480,19 +481,15 @@ def versus_baseline(table, baseline: tuple[str, str] = ("baseline", "center"), z
         raise ValueError(f"no baseline row {model!r} / {method!r} in the table")
     base = base.iloc[0]
 
-    def se(share, n):  # share in percent -> its binomial standard error in points
-        p = np.clip(np.asarray(share, dtype=float) / 100.0, 0.0, 1.0)
-        return 100.0 * np.sqrt(p * (1 - p) / np.asarray(n, dtype=float))
-
     maps = table[table["model"] != model].reset_index(drop=True)
     out = maps[["model", "method"]].copy()
     for col, label in (("maxboxacc_v2", "MaxBoxAccV2"), ("iou50", "IoU 0.5"), ("iou70", "IoU 0.7")):
         if col == "maxboxacc_v2":
             parts = ("iou30", "iou50", "iou70")
-            err_a = np.mean([se(maps[c], maps["n"]) for c in parts], axis=0)
-            err_b = float(np.mean([se(base[c], base["n"]) for c in parts]))
+            err_a = np.mean([binomial_se(maps[c], maps["n"]) for c in parts], axis=0)
+            err_b = float(np.mean([binomial_se(base[c], base["n"]) for c in parts]))
         else:
-            err_a, err_b = se(maps[col], maps["n"]), float(se(base[col], base["n"]))
+            err_a, err_b = binomial_se(maps[col], maps["n"]), binomial_se(base[col], base["n"])
         diff = maps[col].to_numpy(dtype=float) - float(base[col])
         err = np.sqrt(err_a ** 2 + err_b ** 2)
         out[f"{label} Δ"] = diff

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..analysis.accuracy import binomial_se
 from ..analysis.localisation import upsample_maps
 from ..analysis.probes import baseline_scores, boxed_examples, token_scores
 from ..train.engine import load_data
@@ -150,12 +151,6 @@ def localization_maps(n_images: int = 64, device: str = "cpu") -> dict[str, Any]
             for name, m in token_maps.items()}
     return dict(images=images, boxes=boxes, size=size, maps=maps, mean=data.mean, std=data.std,
                 model_top1=info["top1"])
-
-
-def binomial_se(percent: float, n: int) -> float:
-    """The standard error, in points, of a percentage measured on ``n`` independent images: 100·√(p(1 − p)/n)."""
-    p = float(percent) / 100.0
-    return 100.0 * math.sqrt(max(p * (1 - p), 0.0) / max(int(n), 1))
 
 
 def maps_with_boxes_figure(images: torch.Tensor, maps: Mapping[str, torch.Tensor], gt: torch.Tensor,
