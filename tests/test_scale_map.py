@@ -187,8 +187,15 @@ def test_choose_point_takes_the_clearest_gain_among_points_that_learn():
     # s: +6 with spread 1 (z ~ 7); m: +10 with spread 5 (z ~ 2.4); xs: +20 but ViT below 3x chance (8.3 %)
     result = _result(runs("s", 50.0, 56.0, 1.0) + runs("m", 50.0, 60.0, 5.0) + runs("xs", 20.0, 40.0, 1.0))
     assert scale_map.choose_point(result) == "s"
-    assert scale_map.choose_point(_result(runs("l", 50.0, 45.0, 1.0))) == "l"  # the least bad when none gains
+    assert "clearest at s" in scale_map.choice_reason(result)
+    # no point gains beyond 2 SE: the map gives no reason to move, the default benchmark (l) stays
+    flat = _result(runs("l", 50.0, 50.5, 1.0) + runs("m", 50.0, 51.5, 1.0))  # m: z ~ 1.8 < 2
+    assert scale_map.choose_point(flat) == "l"
+    assert "stays the headline point" in scale_map.choice_reason(flat)
+    assert scale_map.choose_point(flat, default="xs") == "m"  # a default that does not qualify: the largest z
+    assert scale_map.choose_point(_result(runs("l", 50.0, 45.0, 1.0))) == "l"
     assert scale_map.choose_point(_result(runs("xs", 20.0, 40.0, 1.0))) is None
+    assert "no point qualifies" in scale_map.choice_reason(_result(runs("xs", 20.0, 40.0, 1.0)))
     two = [r for r in runs("s", 50.0, 56.0, 1.0) if r["seed"] < 3]
     assert scale_map.choose_point(_result(two)) is None
 

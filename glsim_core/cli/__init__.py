@@ -375,7 +375,8 @@ def add_scale_map(sub: argparse._SubParsersAction) -> None:
     c = act.add_parser("collect", allow_abbrev=False, help="summarise the runs into data/results/ with a manifest")
     c.add_argument("--note", default="", help="a remark stored in the manifest")
     c.add_argument("--headline", default=None, metavar="POINT",
-                   help="the headline table's point (default: where GLSim - ViT is clearest, see choose_point)")
+                   help="the headline table's point (default: see choose_point - where GLSim - ViT is clearest "
+                        "beyond 2 SE, else the default benchmark)")
     for q in (r, c):
         q.add_argument("--out", default=None, help="run folders (default data/runs/scale_map)")
         q.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
@@ -389,8 +390,8 @@ def _scale_map(args: argparse.Namespace) -> int:
         path = scale_map.collect(args.out, args.csv, args.profile, command=command, note=args.note,
                                  headline_point=args.headline)
         print(f"wrote {path.with_suffix('').with_suffix('.csv')} and {path}")
-        chosen = json.loads(path.with_suffix("").with_suffix(".json").read_text()).get("chosen_point")
-        print(f"chosen point (GLSim - ViT clearest, every model >= 3x chance): {chosen or 'none qualifies'}")
+        summary = json.loads(path.with_suffix("").with_suffix(".json").read_text())
+        print(f"chosen point: {summary.get('chosen_point') or 'none'} - {summary.get('choice_reason', '')}")
         return 0
     index, _, count = args.shard.partition("/")
     try:
