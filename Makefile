@@ -52,14 +52,17 @@ exercises: install
 
 ## the ablation table notebook 07 reads (hours on two cores; resumable: re-run to continue) and the report
 ablations: install
-	$(OFFLINE) $(PY) -m glsim_core ablations --profile cpu --seeds 1,10,100 --csv data/results/ablations_cpu.csv
+	$(OFFLINE) $(PY) -m glsim_core ablations --profile cpu --seeds 1,10,100 --out data/runs/ablations \
+		--csv data/results/ablations_cpu.csv
 
 ## the scale map notebooks 02, 06 and 07 read (hours on two cores; resumable: re-run to continue): one process per
-## core, then the summary in data/results/scale_map_cpu.{csv,json} with its manifest
+## core, the controls (ViT from scratch at l, GLSim-full at s), then the summary in data/results/scale_map_cpu.{csv,json}
+## and the headline table data/results/headline_cpu.{json,csv}, each with its manifest
 scale-map: install
 	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m glsim_core scale-map run --points xs,s,m,l,digits --shard 0/2 --set progress=false & \
 	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m glsim_core scale-map run --points xs,s,m,l,digits --shard 1/2 --set progress=false; wait
 	$(OFFLINE) $(PY) -m glsim_core scale-map run --points l --models ViT-scratch --set progress=false
+	$(OFFLINE) $(PY) -m glsim_core scale-map run --points s --models GLSim-full --set progress=false
 	$(OFFLINE) $(PY) -m glsim_core scale-map collect
 
 report: install
