@@ -132,22 +132,10 @@ FONT_SIZE = re.compile(r"\b(?:fontsize|labelsize)\s*=\s*(\d+(?:\.\d+)?)")
 #: call possibly spread over several lines.
 SAVEFIG_DPI = re.compile(r"savefig\((?:[^()]|\([^()]*\))*?\bdpi\s*=\s*(\d+(?:\.\d+)?)")
 
-#: Cells of notebooks 06-08 whose figure code still breaks these rules: (notebook, cell index) -> what. They are
-#: re-executed with new results by the cpu-study work, which fixes them there (use ``savefig(fig, OUT_DIR, name)``,
-#: whose default is the series' 110 dpi, and fonts of 9 pt or more) and removes each entry here; the test below fails
-#: on an entry whose cell no longer breaks a rule, so the set only shrinks. Notebooks 00-05, 09 and the exercises are
-#: never listed.
-PENDING_FIGURE_FIXES: dict[tuple[str, int], str] = {
-    ("notebooks/06_training_hf_datasets.ipynb", 11): "savefig(..., dpi=80); set_title(..., fontsize=7)",
-    ("notebooks/06_training_hf_datasets.ipynb", 16): "savefig(..., dpi=80)",
-    ("notebooks/06_training_hf_datasets.ipynb", 30): "savefig(..., dpi=80)",
-    ("notebooks/07_ablations.ipynb", 13): "savefig(..., dpi=80)",
-    ("notebooks/08_attention_maps_and_localization.ipynb", 9): "savefig(..., dpi=80)",
-    ("notebooks/08_attention_maps_and_localization.ipynb", 11): "savefig(..., dpi=80)",
-    ("notebooks/08_attention_maps_and_localization.ipynb", 13): "savefig(..., dpi=80)",
-    ("notebooks/08_attention_maps_and_localization.ipynb", 16): "savefig(..., dpi=80)",
-    ("notebooks/08_attention_maps_and_localization.ipynb", 22): "savefig(..., dpi=80)",
-}
+#: Cells whose figure code is allowed to break these rules: (notebook, cell index) -> what, each with its reason.
+#: Empty: every notebook, exercise and solution follows them. The test below fails on an entry whose cell no longer
+#: breaks a rule, so the set can only shrink.
+PENDING_FIGURE_FIXES: dict[tuple[str, int], str] = {}
 
 
 def figure_rule_breaks(source: str) -> list[str]:
