@@ -97,3 +97,36 @@ def test_generate_writes_an_hf_dataset_and_ensure_reuses_it(tmp_path):
     ensure_benchmark(BenchmarkSpec(num_classes=4, train_size=12, test_size=8, seed=4), path, workers=1,
                      progress=False)
     assert json.loads((path / "glsim_dataset.json").read_text())["spec"]["seed"] == 4  # other spec: regenerated
+
+
+def _generate_into(path: str) -> str:
+    spec = BenchmarkSpec(num_classes=3, train_size=30, test_size=12, seed=5)
+    return str(ensure_benchmark(spec, path, workers=1, progress=False))
+
+
+def test_two_processes_generating_the_same_benchmark_both_get_a_complete_copy(tmp_path):
+    # two sweeps started together (one per core) both find the benchmark missing and render it: each writes into
+    # a folder of its own, and the one that finishes second keeps the first one's copy
+    import concurrent.futures
+    import multiprocessing
+
+    import datasets
+
+    target = tmp_path / "bench"
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        paths = list(pool.map(_generate_into, [str(target)] * 2))
+    assert paths == [str(target)] * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench"]  # no half-written folder left behind
+    d = datasets.load_from_disk(str(target))
+    assert len(d["train"]) == 30 and len(d["test"]) == 12
+
+
+def test_a_copy_finished_by_another_process_is_kept(tmp_path, monkeypatch):
+    spec = BenchmarkSpec(num_classes=3, train_size=6, test_size=6, seed=2)
+    path = generate_benchmark(spec, tmp_path / "b", workers=1, progress=False)
+    stamp = (path / "glsim_dataset.json").stat().st_mtime_ns
+    # rendering the same spec again while that copy exists (the other process won the race) keeps that copy
+    assert generate_benchmark(spec, path, workers=1, progress=False) == path
+    assert (path / "glsim_dataset.json").stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

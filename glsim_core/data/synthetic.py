@@ -37,6 +37,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -639,9 +640,10 @@ def save_boxed_dataset(kind: str, spec, rows: dict[str, list[tuple[bytes, int, t
         {"image": [{"bytes": b, "path": None} for b, _, _ in r], "label": [lab for _, lab, _ in r],
          "bbox": [list(box) for _, _, box in r]}, features=features) for split, r in rows.items()}
     dd = datasets.DatasetDict(parts)
-    tmp = path.with_name(path.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a folder of this process's own: two processes generating the same dataset (two sweeps started together)
+    # never write into each other's copy
+    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp-", dir=path.parent))
     was_enabled = datasets.utils.logging.is_progress_bar_enabled()
     datasets.utils.logging.disable_progress_bar()
     try:
@@ -653,6 +655,9 @@ def save_boxed_dataset(kind: str, spec, rows: dict[str, list[tuple[bytes, int, t
             "splits": {split: len(r) for split, r in rows.items()},
             "seconds": round(time.perf_counter() - start, 1), "generator": generator}
     (tmp / "glsim_dataset.json").write_text(json.dumps(meta, indent=2))
+    if _cached_spec(path) == json.loads(json.dumps(meta["spec"])):  # another process finished it first: keep that
+        shutil.rmtree(tmp, ignore_errors=True)
+        return path
     if path.exists():
         shutil.rmtree(path)
     tmp.rename(path)

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -527,15 +527,26 @@ def collect(out: str | os.PathLike, write: bool = True):
     records = [r for r in (_read_run(p) for p in sorted(out.glob(f"*/seed_*/{RUN_FILE}"))) if r]
     table = _table(records)
     if write:
-        table.to_csv(out / RESULTS_CSV, index=False)
+        # written under a name of this process's own and renamed: two sweeps sharing ``out`` (one per core) never
+        # leave a table interleaved from both
+        _replace_from_tmp(out / RESULTS_CSV, lambda tmp: table.to_csv(tmp, index=False))
         try:
             import pyarrow  # noqa: F401
 
-            table.astype({c: "string" for c in table.columns if table[c].dtype == object}).to_parquet(
-                out / RESULTS_PARQUET, index=False)
+            _replace_from_tmp(out / RESULTS_PARQUET, lambda tmp: table.astype(
+                {c: "string" for c in table.columns if table[c].dtype == object}).to_parquet(tmp, index=False))
         except ImportError:
             pass
     return table
+
+
+def _replace_from_tmp(path: Path, write: Callable[[Path], Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------------- the CLI
