@@ -255,3 +255,29 @@ def test_run_ablations_selects_variants_and_tags_rows(tmp_path):
     assert ablations_main(["--tables", "glsim_table14", "--seeds", "1", "--dry-run", "--out", str(tmp_path / "b"),
                            "--set", "pretrained=false"]) == 0
     assert ablations_main(["--tables", "nope", "--dry-run"]) == 2
+
+
+def test_report_opens_with_the_headline_table_and_its_differences(tmp_path):
+    data = tmp_path / "data"
+    (data / "results").mkdir(parents=True)
+    nan = None  # JSON null: a missing spread
+    head = {"point": "m", "object_scale": [0.29, 0.39],
+            "table": [{"model": "ViT", "top1_mean": 60.0, "top1_std": 1.5, "n": 5, "x_chance": 7.2},
+                      {"model": "GLSim", "top1_mean": 63.0, "top1_std": nan, "n": 1, "x_chance": 7.56}],
+            "reading": ["ViT: 60.0 ± 1.5 % over 5 seed(s)",
+                        "GLSim - ViT: +3.0 points (SE 1.0, n = 5, 5): a direction"]}
+    (data / "results" / "headline_cpu.json").write_text(json.dumps(head))
+    (data / "results" / "headline_cpu.manifest.json").write_text(json.dumps(
+        {"command": "python -m glsim_core scale-map collect", "written": "2026-01-02", "machine": "m",
+         "total_train_seconds": 7200}))
+    (data / "results" / "scale_map_cpu.json").write_text(json.dumps({"choice_reason": "m is clearest"}))
+    text = build_report(runs=tmp_path / "none", build=tmp_path / "none", data=data)
+    section = text.split("## The headline")[1].split("## Ablations")[0]
+    assert "point `m` (object_scale [0.29, 0.39])" in section and "Why this point: m is clearest." in section
+    assert "Produced by `python -m glsim_core scale-map collect` (2026-01-02; m, 2.0 h of training)" in section
+    assert "| ViT | - | 60.00 ± 1.50 (n=5), 7.2× chance | cpu |" in section
+    assert "| GLSim | - | 63.00 (n=1), 7.6× chance | cpu |" in section
+    # the differences are listed, the per-model lines (already in the table) are not
+    assert "- GLSim - ViT: +3.0 points (SE 1.0, n = 5, 5): a direction" in section and "over 5 seed" not in section
+    assert "No headline table found" in build_report(runs=tmp_path / "none", build=tmp_path / "none",
+                                                     data=tmp_path / "none")

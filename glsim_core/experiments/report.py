@@ -2,6 +2,8 @@
 
 ``python -m glsim_core report [--runs build/runs] [--build build] [--out build/report.md]`` renders markdown:
 
+0. **The headline** (``data/results/headline_<profile>.json`` from ``python -m glsim_core scale-map collect``): each
+   model's top-1 over five seeds at the point the scale map chose, and each difference with its standard error.
 1. **Ablations** (one section per entry of :data:`~glsim_core.experiments.aggregate.PAPER_REFERENCE`): a table
    ``claim · paper · this repo · profile / hardware / time`` per ablation table, from every ablation table found -
    the shipped ``data/results/ablations_<profile>.csv`` (with its manifest) and any ``ablations.csv`` that
@@ -28,6 +30,7 @@ from .. import __version__
 from ..paths import build_dir, data_dir
 from .ablations import ablations
 from .aggregate import PAPER_REFERENCE, format_mean_std
+from .scale_map import load_headline
 
 __all__ = ["build_report", "ablation_rows", "find_ablation_tables", "NOT_RUN"]
 
@@ -118,6 +121,42 @@ def _md_table(rows: list[dict[str, str]], header=("claim", "paper", "this repo",
     return "\n".join(lines)
 
 
+def _headline_section(data: Path) -> list[str]:
+    """The headline table of each shipped ``headline_<profile>.json`` (five seeds a model at the point the scale
+    map chose) with its differences, read as the scale map reads them."""
+    out = ["## The headline: ViT, SimPool-ViT, GLSim, random crops, no pretraining (notebooks 06 and 07)", ""]
+    found = sorted(p for p in (data / "results").glob("headline_*.json") if not p.name.endswith(".manifest.json")) \
+        if (data / "results").is_dir() else []
+    if not found:
+        return out + ["No headline table found (`data/results/headline_<profile>.json`); produce it with "
+                      "`python -m glsim_core scale-map run` and `python -m glsim_core scale-map collect`.", ""]
+    for path in found:
+        head = load_headline(path=path)
+        profile = path.stem.removeprefix("headline_")
+        manifest = _manifest_of(path.with_suffix(".csv"))
+        scale_json = data / "results" / f"scale_map_{profile}.json"
+        try:
+            reason = json.loads(scale_json.read_text()).get("choice_reason", "") if scale_json.is_file() else ""
+        except (OSError, json.JSONDecodeError):
+            reason = ""
+        out += [f"### Profile `{profile}`, point `{head.get('point', '?')}` (object_scale {head.get('object_scale')})",
+                ""]
+        if reason:
+            out += [f"Why this point: {reason}.", ""]
+        if manifest.get("command"):
+            out += [f"Produced by `{manifest['command']}` ({manifest.get('written', '')}; "
+                    f"{manifest.get('machine', '?')}, {manifest.get('total_train_seconds', 0) / 3600:.1f} h of "
+                    "training).", ""]
+        rows = []
+        for r in head.get("table", []):
+            repo = format_mean_std(r["top1_mean"], r["top1_std"], int(r["n"]))
+            repo += (f" (n={int(r['n'])})" if r["n"] > 1 else "") + f", {r['x_chance']:.1f}× chance"
+            rows.append({"claim": r["model"], "paper": "-", "repo": repo, "hardware": profile})
+        out += [_md_table(rows), ""]
+        out += [f"- {line}" for line in head.get("reading", []) if " - " in line] + [""]
+    return out
+
+
 def _scalar(v: Any) -> bool:
     return isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) <= 60)
 
@@ -134,6 +173,9 @@ def build_report(runs: str | os.PathLike | None = None, build: str | os.PathLike
            f"glsim_core {__version__}; generated {time.strftime('%Y-%m-%d %H:%M')}. Paper numbers are copied from "
            "the papers' tables; this repository's numbers are mean ± sample std over seeds, read from the files "
            "named in each section. \"not run\" means no file here holds that number.", ""]
+
+    # ---- 0. the headline of the scale map
+    out += _headline_section(data)
 
     # ---- 1. ablations
     out += ["## Ablations (notebook 07)", ""]
