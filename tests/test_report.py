@@ -209,8 +209,12 @@ def test_with_reference_and_plot(tmp_path):
     assert heights[:3] == pytest.approx([42.0, 51.0, 10.0])
     # the paper's panel is read on the repository's scale: one y-axis, 0-100 %
     assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim() == (0.0, 100.0)
-    fig2 = plot_summary(df, x="variant", kind="point")
+    assert not fig.axes[0].get_lines() or all(line.get_linestyle() != "--" for line in fig.axes[0].get_lines())
+    fig2 = plot_summary(df, x="variant", kind="point", chance=100 / 12)
     assert len(fig2.axes) == 1
+    dashed = [line for line in fig2.axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and list(dashed[0].get_ydata()) == pytest.approx([100 / 12] * 2)
+    assert fig2.axes[0].get_legend().get_texts()[0].get_text() == "chance (8.3)"
     with pytest.raises(ValueError, match="kind"):
         plot_summary(df, x="variant", kind="pie")
 

@@ -300,7 +300,7 @@ def load_ablation_results(path: str | os.PathLike | None = None, profile: str = 
 
 
 _TIDY_COLUMNS = ("ablation", "paper_table", "variant", "seed", "top1", "eval_loss", "train_top1", "n_eval",
-                 "train_size", "epochs_run", "model", "pooling", "augreg", "pretrained", "epochs",
+                 "num_classes", "train_size", "epochs_run", "model", "pooling", "augreg", "pretrained", "epochs",
                  "max_train_samples", "wall_s", "seconds", "train_img_per_s", "device", "status", "error")
 
 

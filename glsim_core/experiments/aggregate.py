@@ -153,8 +153,9 @@ def with_reference(summary, ablation: str | Mapping[str, Any], key: str = "varia
 
 def plot_summary(df, x: str, y: str = "top1", hue: str | None = None, kind: str = "bar",
                  reference: str | Mapping[str, Any] | None = None, title: str | None = None, ax=None,
-                 order: Sequence[Any] | None = None):
-    """Seaborn bar (or point) plot of the raw runs: mean with sample-std error bars (``errorbar="sd"``).
+                 order: Sequence[Any] | None = None, chance: float | None = None):
+    """Seaborn bar (or point) plot of the raw runs: mean with sample-std error bars (``errorbar="sd"``); ``chance``
+    (in the units of ``y``) is drawn as a dashed line on this repository's panel.
 
     With ``reference`` (an ablation name or a PAPER_REFERENCE entry), a second panel shows the paper's numbers for
     the same ``x`` labels with their std, on the same y-axis (0-100 % for top-1), so that the two can be compared by
@@ -180,6 +181,9 @@ def plot_summary(df, x: str, y: str = "top1", hue: str | None = None, kind: str 
     axes[0].set_title(title or "this repository")
     if y == "top1":
         axes[0].set_ylim(0, 100)
+    if chance is not None:
+        axes[0].axhline(chance, color="k", ls="--", lw=1, label=f"chance ({chance:.1f})")
+        axes[0].legend(loc="lower right", fontsize=9)
     axes[0].set_xlabel("")
     axes[0].tick_params(axis="x", rotation=30)
     for label in axes[0].get_xticklabels():
