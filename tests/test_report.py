@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import timm
 
 from glsim_core.cli import main
 from glsim_core.experiments.ablations import GLSIM_DEFAULTS, ablations
@@ -114,6 +115,14 @@ def test_ablation_definitions_cover_the_paper_rows_and_share_runs(tmp_path):
     assert full(defs["glsim_table13"].points["O=4"]) != full(defs["glsim_table13"].points["O=8"])
     gpu = ablations("gpu")
     assert gpu["glsim_table15"].points["GLSim / coarse patches"]["model"] == "glsim_vit_base_patch32_224"
+    # cpu Table 15: the two sides are the same conv-stem ViT and differ only in the patch size (8x8 vs 4x4 grid)
+    from glsim_core.models.backbones import SMALL_VITS, patch_grid
+    t15 = defs["glsim_table15"].points
+    fine, coarse = (SMALL_VITS[t15[f"ViT / {s} patches"]["model"]] for s in ("fine", "coarse"))
+    assert {k: v for k, v in fine.items() if k != "patch_size"} == {k: v for k, v in coarse.items() if k != "patch_size"}
+    assert (fine["patch_size"], coarse["patch_size"]) == (8, 16)
+    assert patch_grid(timm.create_model(t15["ViT / coarse patches"]["model"])) == (4, 4)
+    assert t15["GLSim / coarse patches"]["model"] == "glsim_" + t15["ViT / coarse patches"]["model"]
     with pytest.raises(ValueError, match="profile"):
         ablations("tpu")
 

@@ -49,7 +49,7 @@ GLSIM_DEFAULTS = {"selector": "gls", "top_o": 8, "metric": "cosine", "use_crops"
 #: per profile: the plain ViT, GLSim on it, and the coarse-patch pair of Table 15
 BACKBONES: dict[str, dict[str, str]] = {
     "cpu": {"vit": "vit_nano_convstem_patch8_64", "glsim": "glsim_vit_nano_convstem_patch8_64",
-            "vit_coarse": "vit_nano_patch16_64", "glsim_coarse": "glsim_vit_nano_patch16_64"},
+            "vit_coarse": "vit_nano_convstem_patch16_64", "glsim_coarse": "glsim_vit_nano_convstem_patch16_64"},
     "gpu": {"vit": "vit_base_patch16_224.orig_in21k", "glsim": "glsim_vit_base_patch16_224",
             "vit_coarse": "vit_base_patch32_224.orig_in21k", "glsim_coarse": "glsim_vit_base_patch32_224"},
 }
@@ -116,8 +116,9 @@ def ablations(profile: str = "cpu") -> dict[str, Ablation]:
             "ViT / coarse patches": {"model": b["vit_coarse"]},
             "GLSim / coarse patches": _glsim(b["glsim_coarse"]),
         }, fixed={"pretrained": False} if profile == "cpu" else {},
-            note="cpu: patch 8 (8×8 grid) vs patch 16 (4×4 grid) at 64 px, both from scratch (no shipped patch-16 "
-                 "backbone); paper: patch 16 vs 32 at 224 px, both ImageNet-21k pretrained."),
+            note="cpu: patch 8 (8×8 grid) vs patch 16 (4×4 grid) at 64 px, the same conv-stem ViT (the coarse stem has "
+                 "one more stride-2 stage), both from scratch (no shipped patch-16 backbone); paper: patch 16 vs 32 "
+                 "at 224 px, both ImageNet-21k pretrained."),
         Ablation("glsim_table11", "GLSim", "Table 11", "AugReg levels", {
             f"{who} / {level}": {**model, "augreg": level}
             for who, model in (("ViT", vit), ("GLSim", glsim())) for level in ("minimal", "weak", "medium",

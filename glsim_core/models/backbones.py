@@ -66,8 +66,12 @@ SMALL_VITS: dict[str, dict] = {
     "vit_nano_patch8_64": dict(img_size=64, patch_size=8, embed_dim=128, depth=4, num_heads=4, mlp_ratio=4.0),
     # 64 px, 8 px patches, wider and deeper; ~2.7 M parameters.
     "vit_micro_patch8_64": dict(img_size=64, patch_size=8, embed_dim=192, depth=6, num_heads=3, mlp_ratio=4.0),
-    # 32 px patches on 64 px images (GLSim Table 15's patch-size ablation at cpu scale): a 4x4 grid.
+    # 16 px patches on 64 px images: a 4x4 grid of 16 tokens.
     "vit_nano_patch16_64": dict(img_size=64, patch_size=16, embed_dim=128, depth=4, num_heads=4, mlp_ratio=4.0),
+    # The coarse side of GLSim Table 15's patch-size ablation at cpu scale: the backbone's conv stem with one more
+    # stride-2 stage, so the two sides differ only in patch size (8 -> 16 px; 8x8 -> 4x4 grid).
+    "vit_nano_convstem_patch16_64": dict(img_size=64, patch_size=16, embed_dim=128, depth=4, num_heads=4,
+                                         mlp_ratio=4.0, embed_layer=ConvStemPatchEmbed),
 }
 
 

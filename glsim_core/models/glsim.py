@@ -467,6 +467,13 @@ def glsim_vit_micro_patch8_64(pretrained: bool = False, **kwargs: Any) -> GLSim:
 
 
 @register_model
+def glsim_vit_nano_convstem_patch16_64(pretrained: bool = False, **kwargs: Any) -> GLSim:
+    """GLSim on ``vit_nano_convstem_patch16_64`` (the coarse-patch side of Table 15 at cpu scale; no shipped
+    weights: trained from scratch)."""
+    return _create_glsim("glsim_vit_nano_convstem_patch16_64", pretrained, **kwargs)
+
+
+@register_model
 def glsim_vit_nano_patch16_64(pretrained: bool = False, **kwargs: Any) -> GLSim:
-    """GLSim on the cpu profile's ``vit_nano_patch16_64`` (shipped weights)."""
+    """GLSim on ``vit_nano_patch16_64`` (plain patch embedding, 4x4 grid; no shipped weights)."""
     return _create_glsim("glsim_vit_nano_patch16_64", pretrained, **kwargs)
