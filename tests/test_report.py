@@ -294,3 +294,20 @@ def test_report_opens_with_the_headline_table_and_its_differences(tmp_path):
     assert "- GLSim - ViT: +3.0 points (SE 1.0, n = 5, 5): a direction" in section and "over 5 seed" not in section
     assert "No headline table found" in build_report(runs=tmp_path / "none", build=tmp_path / "none",
                                                      data=tmp_path / "none")
+
+
+def test_write_results_manifest_records_counts_time_and_the_csv_hash(tmp_path):
+    import hashlib
+
+    from glsim_core.experiments.ablations import write_results
+
+    df = _fake_ablation_csv(tmp_path / "fake.csv").assign(run_dir=lambda d: [f"r{i}" for i in range(len(d))])
+    path = write_results(df, tmp_path / "out" / "abl.csv", command="python -m glsim_core ablations",
+                         settings={"epochs": 2}, profile="cpu", seeds=(1, 10, 100), note="test")
+    manifest = json.loads(path.read_text())
+    csv = tmp_path / "out" / "abl.csv"
+    assert path == csv.with_suffix(".manifest.json")
+    assert (manifest["runs"], manifest["ok"], manifest["failed"]) == (6, 5, 1)
+    assert manifest["total_train_seconds"] == pytest.approx(10.0 * 3 + 12.0 + 3.0)  # the failed run not counted
+    assert manifest["files"] == {"abl.csv": hashlib.sha256(csv.read_bytes()).hexdigest()}
+    assert manifest["seeds"] == [1, 10, 100] and manifest["note"] == "test"

@@ -36,7 +36,7 @@ from typing import Any
 from ..data.synthetic import BenchmarkSpec, ensure_benchmark
 from ..paths import build_dir, cache_dir, repo_root
 from ..profiles import get_profile
-from ..weights.shipped import has_shipped_weights
+from ..weights.shipped import has_shipped_weights, sha256
 from .aggregate import PAPER_REFERENCE, parse_reference, summarize, with_reference
 from .sweep import resolve_target, run_sweep
 
@@ -332,6 +332,7 @@ def write_results(table, csv: str | os.PathLike, command: str, settings: dict[st
         "machine": " ".join(x for x in (platform.machine(), platform.processor(), f"{os.cpu_count()} CPUs") if x),
         "python": sys.version.split()[0], "git_commit": _git_commit(),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "files": {csv.name: sha256(csv)},
     }
     try:
         import torch
