@@ -221,6 +221,8 @@ def test_plot_scale_map_draws_both_panels():
     left, right = fig.axes
     assert {t.get_text() for t in left.get_legend().get_texts()} >= {"ViT", "GLSim", "chance (8.3 %)"}
     assert {t.get_text() for t in right.get_legend().get_texts()} == {"GLSim − ViT", "GLSim − GLSim-random"}
+    for ax in (left, right):  # one named tick per point, smallest object first
+        assert [t.get_text().split("\n")[1] for t in ax.get_xticklabels()] == ["xs", "l"]
 
 
 def test_a_finished_run_is_read_back_when_only_its_folder_moved(tmp_path, monkeypatch):

@@ -553,5 +553,9 @@ def plot_scale_map(result: dict[str, Any], models: Sequence[str] = ("ViT", "SimP
     axes[1].set(xscale="log", xlabel="object box, % of the view (median)", ylabel="difference (points)",
                 title="differences (95 % CI)")
     axes[1].legend(fontsize=9)
+    points = sorted({r["point"] for r in table}, key=share)
+    for ax in axes:  # one tick per point, at its measured box share, named
+        ax.set_xticks([share(p) for p in points], [f"{share(p):.3g}\n{p}" for p in points])
+        ax.set_xticks([], minor=True)
     fig.tight_layout()
     return fig
